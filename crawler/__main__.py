@@ -1,0 +1,5 @@
+"""``python -m crawler`` is ``wiremirror``."""
+
+from crawler.cli import main
+
+raise SystemExit(main())

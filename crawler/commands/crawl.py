@@ -1,0 +1,108 @@
+"""``wiremirror crawl [SOURCE...]``: one incremental crawl — what cron and the daemon run.
+
+One source runs in this process, under its lock, logging to its own run file. Several sources
+run as one child process each (a reactor per process), in parallel, and the worst exit code wins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from typing import Any
+
+from crawler.commands.common import add_config_option, config_from_args
+from crawler.config import SOURCE_NAMES, Config
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "crawl", help="mirror what is new upstream (all enabled sources, or those named)",
+        description=__doc__,
+    )
+    parser.add_argument("sources", nargs="*", metavar="SOURCE", help=f"one of {', '.join(SOURCE_NAMES)}")
+    parser.add_argument("-s", "--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a Scrapy setting for this run")
+    parser.add_argument("--log-level", default="WARNING", help="console log level (the run log keeps INFO)")
+    add_config_option(parser)
+    parser.set_defaults(func=run)
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, str]:
+    overrides = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"wiremirror crawl: -s expects NAME=VALUE, got {pair!r}")
+        overrides[name] = value
+    return overrides
+
+
+def choose_sources(config: Config, names: list[str]) -> list[str]:
+    unknown = [n for n in names if n not in SOURCE_NAMES]
+    if unknown:
+        raise SystemExit(f"wiremirror crawl: unknown source {unknown[0]!r} (known: {', '.join(SOURCE_NAMES)})")
+    return names or config.enabled_sources()
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    sources = choose_sources(config, args.sources)
+    if not sources:
+        print("wiremirror crawl: no source is enabled in the configuration", file=sys.stderr)
+        return EXIT_USAGE
+    if len(sources) > 1:
+        return _run_children(args, sources)
+    return crawl_one(config, sources[0], {}, parse_overrides(args.set), args.log_level)
+
+
+def crawl_one(
+    config: Config, source: str, spider_args: dict[str, Any], overrides: dict[str, str], console_level: str
+) -> int:
+    """Crawl one source in this process under its lock; print one summary line; return the exit code."""
+    from crawler.locks import EXIT_LOCKED, LockTimeout, source_lock
+    from crawler.logsetup import close_run_logging, configure_run_logging
+    from crawler.publish import maybe_publish
+    from crawler.runner import run_spiders
+
+    try:
+        with source_lock(config.state_dir, f"crawl-{source}", config.crawl.lock_timeout):
+            log_path = configure_run_logging(config, source)
+            try:
+                (result,) = run_spiders(config, [(source, spider_args)], overrides=overrides,
+                                        console_level=console_level)
+            finally:
+                close_run_logging()
+    except LockTimeout as err:
+        print(f"wiremirror crawl: {err}", file=sys.stderr)
+        return EXIT_LOCKED
+    print(_describe(result.source, result.outcome, result.summary, str(log_path)))
+    wrote = int(result.summary.get("new", 0)) + int(result.summary.get("updated", 0))
+    code = EXIT_OK if result.outcome == "ok" else EXIT_FAILED
+    if wrote:
+        publish_code = maybe_publish(config, wrote)
+        if publish_code and code == EXIT_OK:
+            code = EXIT_FAILED
+    return code
+
+
+def _describe(source: str, outcome: str, summary: dict[str, Any], log_path: str) -> str:
+    counts = " ".join(f"{k}={summary.get(k, 0)}" for k in ("new", "updated", "unchanged", "skipped", "failed"))
+    line = f"{source}: {outcome} {counts} requests={summary.get('requests', 0)} ({summary.get('duration', 0)}s)"
+    if outcome != "ok":
+        line += f" — see {log_path}"
+    return line
+
+
+def _run_children(args: argparse.Namespace, sources: list[str]) -> int:
+    base = [sys.executable, "-m", "crawler"]
+    if getattr(args, "config", None):
+        base += ["--config", args.config]
+    extra = [f"--set={pair}" for pair in args.set] + [f"--log-level={args.log_level}"]
+    children = [subprocess.Popen([*base, "crawl", source, *extra]) for source in sources]  # noqa: S603
+    codes = [child.wait() for child in children]
+    return max(codes, key=lambda c: (c != 0, c))

@@ -1,0 +1,74 @@
+"""RunRecorder: one row per crawl in the state store's ``runs`` table, with its outcome and stats.
+
+``wiremirror status``, the health checks and the CLI's exit code all read these rows. The outcome
+is "failed" when every list request of the run failed (the source is down or changed shape) or a
+post could not be written; "interrupted" when the crawl was stopped before it finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Self
+
+from scrapy import signals
+
+from crawler.logsetup import summary_line
+from crawler.runtime import get_state
+
+if TYPE_CHECKING:
+    from scrapy import Spider
+    from scrapy.crawler import Crawler
+
+logger = logging.getLogger(__name__)
+
+SUMMARY_KEYS = ("listed", "new", "updated", "unchanged", "skipped", "failed")
+
+
+def run_outcome(stats: dict[str, Any], finish_reason: str) -> str:
+    if finish_reason not in ("finished", "closespider_itemcount"):
+        return "interrupted"
+    if stats.get("wiremirror/write_errors", 0):
+        return "failed"
+    if stats.get("wiremirror/list_failed", 0) and not stats.get("wiremirror/list_ok", 0):
+        return "failed"
+    return "ok"
+
+
+def summarise(stats: dict[str, Any], duration: float) -> dict[str, Any]:
+    summary = {key: int(stats.get(f"wiremirror/{key}", 0)) for key in SUMMARY_KEYS}
+    summary["skipped"] += int(stats.get("dedupe/aliased", 0)) + int(stats.get("dedupe/in_run", 0))
+    summary["requests"] = int(stats.get("downloader/request_count", 0))
+    summary["article_requests"] = int(stats.get("wiremirror/article_requests", 0))
+    summary["list_requests"] = int(stats.get("wiremirror/list_requests", 0))
+    summary["duration"] = round(duration, 2)
+    return summary
+
+
+class RunRecorder:
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.run_id = 0
+        self.started = 0.0
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        ext = cls(crawler)
+        crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        return ext
+
+    def spider_opened(self, spider: Spider) -> None:
+        self.started = time.monotonic()
+        self.run_id = get_state(self.crawler).start_run(spider.name)
+
+    def spider_closed(self, spider: Spider, reason: str) -> None:
+        assert self.crawler.stats is not None
+        stats = self.crawler.stats.get_stats()
+        outcome = run_outcome(stats, reason)
+        summary = summarise(stats, time.monotonic() - self.started)
+        self.crawler.stats.set_value("wiremirror/outcome", outcome)
+        state = get_state(self.crawler)
+        state.finish_run(self.run_id, outcome, summary)
+        logger.info("run summary: %s outcome=%s", summary_line(spider.name, summary), outcome)
+        state.close()

@@ -1,0 +1,90 @@
+"""Run crawls in this process: one CrawlerProcess, one crawler per source, results per source.
+
+``wiremirror crawl`` and ``wiremirror fetch`` both come here. Each invocation is a fresh process
+(the daemon starts ``wiremirror crawl`` as a subprocess), so the reactor is started exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from crawler.config import Config
+from crawler.runtime import scrapy_settings_for
+
+logger = logging.getLogger(__name__)
+
+# Loggers whose lines only repeat what our own one-line messages already say; they still go to
+# the per-run log file, not to the console.
+CONSOLE_QUIET = (
+    "scrapy.downloadermiddlewares.retry",
+    "scrapy.downloadermiddlewares.robotstxt",
+    "scrapy.core.scraper",
+    "scrapy.core.engine",
+)
+
+
+@dataclass(slots=True)
+class SourceResult:
+    source: str
+    outcome: str
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+class _ConsoleFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name.startswith(CONSOLE_QUIET) and record.levelno < logging.CRITICAL)
+
+
+def run_spiders(
+    config: Config,
+    jobs: list[tuple[str, dict[str, Any]]],
+    *,
+    overrides: dict[str, Any] | None = None,
+    console_level: str = "WARNING",
+) -> list[SourceResult]:
+    """Run each ``(spider name, spider kwargs)`` to completion; return their outcomes."""
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.utils.project import get_project_settings
+
+    from crawler.extensions.runrecord import summarise
+
+    settings = get_project_settings()
+    settings.setdict(scrapy_settings_for(config), priority="project")
+    settings.setdict(overrides or {}, priority="cmdline")
+    settings.set("LOG_INSTALL_ROOT_HANDLER", False, priority="cmdline")  # our handlers, below
+    _configure_console(console_level)
+
+    process = CrawlerProcess(settings)
+    crawlers = []
+    for spider, kwargs in jobs:
+        crawler = process.create_crawler(spider)
+        crawlers.append((spider, crawler))
+        process.crawl(crawler, **kwargs)
+    process.start()
+
+    results = []
+    for spider, crawler in crawlers:
+        stats = crawler.stats.get_stats() if crawler.stats else {}
+        outcome = str(stats.get("wiremirror/outcome") or "failed")
+        results.append(SourceResult(spider, outcome, summarise(stats, _duration(stats))))
+    return results
+
+
+def _duration(stats: dict[str, Any]) -> float:
+    start, end = stats.get("start_time"), stats.get("finish_time")
+    return (end - start).total_seconds() if start and end else 0.0
+
+
+def _configure_console(console_level: str) -> None:
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG)
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(console_level.upper())
+    console.addFilter(_ConsoleFilter())
+    console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    root.addHandler(console)
+    for noisy in ("scrapy.core.downloader.tls", "asyncio", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

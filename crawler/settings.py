@@ -1,0 +1,49 @@
+"""Scrapy settings for wiremirror.
+
+Politeness and limits come from ``[crawl]`` in wiremirror.toml (see crawler.runtime); this module
+is the only place that reads the environment for Scrapy (``WIREMIRROR_CONFIG`` names the file).
+"""
+
+from __future__ import annotations
+
+import os
+
+from crawler.config import load_config
+from crawler.runtime import scrapy_settings_for
+
+BOT_NAME = "wiremirror"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+# Scrapy 2.13+ defaults, stated so they don't move under us.
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+FEED_EXPORT_ENCODING = "utf-8"
+REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
+TELNETCONSOLE_ENABLED = False
+COOKIES_ENABLED = False
+RETRY_ENABLED = True
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+HTTPERROR_ALLOW_ALL = False
+REDIRECT_MAX_TIMES = 5
+DNS_TIMEOUT = 20
+LOG_FORMAT = "%(asctime)s [%(name)s] %(levelname)s: %(message)s"
+
+ITEM_PIPELINES = {
+    "pipelines.validate.ValidateArticlePipeline": 100,
+    "pipelines.clean.CleanArticlePipeline": 200,
+    "pipelines.dedupe.DedupeArticlePipeline": 300,
+    "pipelines.category.CategoryPipeline": 400,
+    "pipelines.jekyll.JekyllPostPipeline": 800,
+}
+DOWNLOADER_MIDDLEWARES = {
+    "crawler.middlewares.loopbackguard.LoopbackGuardMiddleware": 50,
+}
+EXTENSIONS = {
+    "crawler.extensions.runrecord.RunRecorder": 500,
+}
+
+_config = load_config()
+globals().update(scrapy_settings_for(_config))
+# Belt and braces for test runs: any crawl started with this variable set stays on 127.0.0.1.
+if os.environ.get("WIREMIRROR_LOOPBACK_ONLY") == "1":
+    LOOPBACK_ONLY = True

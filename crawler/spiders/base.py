@@ -1,0 +1,86 @@
+"""WireSpider: what both sources share — config, state, failure recording, fetch mode, retries."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable
+from typing import TYPE_CHECKING, Any, Self
+
+import scrapy
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure as TwistedFailure
+
+from crawler.failures import record_failure
+from crawler.runtime import get_config, get_state
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+    from crawler.config import Config
+    from crawler.state import Failure, StateStore
+
+logger = logging.getLogger(__name__)
+
+
+def describe_failure(failure: TwistedFailure) -> str:
+    """One readable line for a download failure (no traceback)."""
+    if failure.check(HttpError):
+        response = failure.value.response
+        return f"HTTP {response.status}"
+    value = failure.value
+    return f"{type(value).__name__}: {value}".strip().rstrip(":")
+
+
+class WireSpider(scrapy.Spider):
+    """Base spider. Arguments: ``urls`` (newline-separated) switches to fetch mode — mirror exactly
+    these articles now, whatever the state store says."""
+
+    config: Config
+    state: StateStore
+
+    def __init__(self, *args: Any, urls: str | Iterable[str] = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fetch_urls = [u for u in (urls.split() if isinstance(urls, str) else list(urls)) if u]
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.config = get_config(crawler)
+        spider.state = get_state(crawler)
+        return spider
+
+    @property
+    def fetch_mode(self) -> bool:
+        return bool(self.fetch_urls)
+
+    def count(self, key: str, value: int = 1) -> None:
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value(f"wiremirror/{key}", value)
+
+    def unknown(self, keys: Iterable[str]) -> set[str]:
+        """The keys not yet mirrored (all of them in fetch mode)."""
+        wanted = set(keys)
+        if self.fetch_mode:
+            return wanted
+        return wanted - self.state.known_keys(wanted)
+
+    def due_retries(self) -> list[Failure]:
+        if self.fetch_mode:
+            return []
+        return self.state.due_failures(self.name, max_attempts=self.config.crawl.retry_max_attempts)
+
+    def fail(self, *, key: str, url: str, error: str, context: dict[str, Any] | None = None) -> None:
+        record_failure(self.crawler, key=key, source=self.name, url=url, error=error, context=context)
+
+    def list_failed(self, failure: TwistedFailure) -> None:
+        """Errback of list requests: the source may be down; counted so the run can fail as a whole."""
+        self.count("list_failed")
+        request = failure.request  # type: ignore[attr-defined]
+        logger.error("list request failed: %s: %s", request.url, describe_failure(failure))
+
+    async def start(self) -> AsyncIterator[Any]:
+        for request in self.start_requests_for_run():
+            yield request
+
+    def start_requests_for_run(self) -> Iterable[scrapy.Request]:
+        raise NotImplementedError

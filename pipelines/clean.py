@@ -1,0 +1,61 @@
+"""CleanArticlePipeline: the source's own pre-pass, then the nh3 sanitiser, then Liquid-safety.
+
+The source line (文章来源), author and editor leave the body for front matter.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Self
+
+from scrapy.exceptions import DropItem
+
+from crawler.extract.common import CleanedBody
+from crawler.failures import record_item_failure
+from pipelines.sanitize import sanitize_html
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+    from crawler.items import ArticleItem
+
+PRECLEANERS = {
+    "eastmoney": "crawler.extract.eastmoney",
+    "chinanews": "crawler.extract.chinanews",
+}
+
+
+def preclean_for(source: str) -> Callable[..., CleanedBody]:
+    module = importlib.import_module(PRECLEANERS[source])
+    func: Callable[..., CleanedBody] = module.preclean_body
+    return func
+
+
+def clean_item(item: ArticleItem) -> ArticleItem:
+    """Fill ``item.body`` (and origin/author/editor when the body held them). Pure."""
+    cleaned = preclean_for(item.source)(item.body_html, base_url=item.url)
+    item.body = sanitize_html(cleaned.html, base_url=item.url)
+    item.origin = item.origin or cleaned.origin
+    item.author = item.author or cleaned.author
+    item.editor = item.editor or cleaned.editor
+    return item
+
+
+class CleanArticlePipeline:
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    def process_item(self, item: ArticleItem) -> ArticleItem:
+        clean_item(item)
+        if "\ufffd" in item.body or "\ufffd" in item.title:
+            record_item_failure(self.crawler, item, "mis-decoded text (U+FFFD) in title or body")
+            raise DropItem(f"{item.key}: mis-decoded text")
+        if not item.body.strip():
+            record_item_failure(self.crawler, item, "body empty after cleaning")
+            raise DropItem(f"{item.key}: body empty after cleaning")
+        return item

@@ -1,0 +1,102 @@
+"""JekyllPostPipeline: render the post, write it if it changed, then mark the article known.
+
+Reads ``WIREMIRROR_CONFIG`` ([output] dir, [site] url). Order matters for crash safety: the post
+is on disk before the state store learns of it, so a kill at any point leaves at worst an article
+that is fetched again, never one that is "known" but missing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Self
+
+from scrapy.exceptions import DropItem
+
+from crawler.failures import record_item_failure
+from crawler.matching import match_key
+from crawler.runtime import get_config, get_state
+from crawler.timeutil import iso
+from pipelines.render import RenderedPost, SiteSettings, render_post
+from pipelines.store import PostStore, UnsafePathError
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from scrapy.statscollectors import StatsCollector
+
+    from crawler.items import ArticleItem
+    from crawler.state import StateStore
+
+logger = logging.getLogger(__name__)
+
+
+class JekyllPostPipeline:
+    def __init__(self, crawler: Crawler, store: PostStore, state: StateStore, site: SiteSettings) -> None:
+        self.crawler = crawler
+        self.store = store
+        self.state = state
+        self.site = site
+        assert crawler.stats is not None
+        self.stats: StatsCollector = crawler.stats
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        config = get_config(crawler)
+        return cls(crawler, PostStore(config.output_dir), get_state(crawler), SiteSettings(url=config.site.url))
+
+    def process_item(self, item: ArticleItem) -> ArticleItem:
+        try:
+            rendered = render_post(item, self.site)
+        except ValueError as err:
+            record_item_failure(self.crawler, item, f"cannot render: {err}")
+            raise DropItem(f"{item.key}: {err}") from err
+        existing = self.state.get_article(item.key)
+        relpath = existing.post_path if existing and existing.post_path else rendered.relpath
+        if existing and existing.content_hash == rendered.content_hash and self.store.exists(relpath):
+            self.state.touch(existing.key)
+            self.stats.inc_value("wiremirror/unchanged")
+            return item
+        try:
+            written = self.store.write(relpath, rendered.text)
+            retired = self._retire_superseded(item)
+        except UnsafePathError as err:
+            record_item_failure(self.crawler, item, str(err))
+            raise DropItem(str(err)) from err
+        except OSError as err:
+            # Disk full, read-only folder …: nothing is marked known, the run fails, a later run retries.
+            self.stats.inc_value("wiremirror/write_errors")
+            logger.error("cannot write %s for %s: %s", relpath, item.key, err)
+            raise DropItem(f"{item.key}: cannot write post: {err}") from err
+        self._record(item, rendered, relpath, retired)
+        self.stats.inc_value("wiremirror/updated" if existing else "wiremirror/new")
+        if written:
+            logger.info("%s %s → %s", "updated" if existing else "new", item.key, relpath)
+        return item
+
+    def _retire_superseded(self, item: ArticleItem) -> list[str]:
+        """Remove the posts of articles this item supersedes; return their keys."""
+        retired = []
+        for alias in item.aliases:
+            other = self.state.get_article(alias)
+            if other is not None and other.key != item.key:
+                if other.post_path:
+                    self.store.remove(other.post_path)
+                retired.append(other.key)
+        return retired
+
+    def _record(self, item: ArticleItem, rendered: RenderedPost, relpath: str, retired: list[str]) -> None:
+        assert item.published is not None
+        self.state.record_article(
+            key=item.key,
+            source=item.source,
+            article_id=item.article_id,
+            media=item.media,
+            url=item.url,
+            title=item.title,
+            published=iso(item.published),
+            content_hash=rendered.content_hash,
+            post_path=relpath,
+            match_key=match_key(item.title, item.published),
+            aliases=item.aliases,
+        )
+        for old in retired:
+            self.state.supersede(old, item.key)

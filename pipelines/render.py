@@ -1,0 +1,169 @@
+"""Pure rendering: a cleaned ArticleItem → the Jekyll post text and its path.
+
+The layout follows the predecessor's posts (the golden seed) key for key: ``layout``, ``title``,
+``date`` as ``YYYY-MM-DD HH:MM:SS +0800``, ``categories``, ``tags``, then provenance keys. YAML is
+produced by PyYAML's safe dumper, never by string concatenation, so no title can break it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from crawler.items import ArticleItem
+from crawler.timeutil import beijing_date_str, iso, jekyll_date
+
+# Keys written after the seed's five, in this order; empty values are left out.
+PROVENANCE_KEYS = (
+    "source",
+    "source_url",
+    "media",
+    "origin",
+    "author",
+    "editor",
+    "article_id",
+    "aliases",
+    "excerpt",
+    "fetched_at",
+    "content_hash",
+    "render_with_liquid",
+)
+# Keys that do not change what a reader sees; they are left out of the content hash so a
+# re-fetch of an unchanged article renders to the same hash and is not rewritten.
+VOLATILE_KEYS = frozenset({"fetched_at", "content_hash"})
+
+EMNEWS_MEDIA = "东财滚动新闻"
+EMNEWS_SLUG = "emnews"
+
+
+@dataclass(slots=True, frozen=True)
+class SiteSettings:
+    url: str = "//finews.withounder.com"  # footer links: <url>/category/<slug>.html and <url>/
+
+
+@dataclass(slots=True, frozen=True)
+class RenderedPost:
+    relpath: str  # relative to the output dir, e.g. _posts/2022-04-08-NW202204082336871455.md
+    text: str
+    content_hash: str
+    metadata: dict[str, Any]
+
+
+class _QuotedStr(str):
+    """A string the dumper always writes double-quoted (titles, as the seed does)."""
+
+
+class _PostDumper(yaml.SafeDumper):
+    pass
+
+
+def _represent_quoted(dumper: yaml.SafeDumper, data: _QuotedStr) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", str(data), style='"')
+
+
+_PostDumper.add_representer(_QuotedStr, _represent_quoted)
+
+# Characters that YAML would escape anyway or that make titles unreadable/unsafe in layouts.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029\ufeff]")
+
+
+def clean_text(value: str) -> str:
+    """Single-line, control-free text for front matter values."""
+    return " ".join(_CONTROL.sub("", value).split())
+
+
+def post_slug(item: ArticleItem) -> str:
+    """The id part of the file name. ``NW<id>`` for Eastmoney media posts, the bare id for
+    Eastmoney's own rolling news (as the predecessor named them), ``cns<id>`` for 中国新闻网 so its
+    7–8 digit ids can never collide with Eastmoney's 17–18 digit ones."""
+    if not item.article_id.isdigit():
+        raise ValueError(f"article id must be digits only, got {item.article_id!r}")
+    if item.source == "chinanews":
+        return f"cns{item.article_id}"
+    if item.media and item.media != EMNEWS_MEDIA:
+        return f"NW{item.article_id}"
+    return item.article_id
+
+
+def post_relpath(item: ArticleItem) -> str:
+    if item.published is None:
+        raise ValueError("an article without a publish time has no post path")
+    return f"_posts/{beijing_date_str(item.published)}-{post_slug(item)}.md"
+
+
+def _scalar_or_list(value: str) -> str | list[str]:
+    # Jekyll splits a string category/tag on whitespace; a list keeps a multi-word value whole.
+    return [value] if any(ch.isspace() for ch in value) else value
+
+
+def front_matter(item: ArticleItem) -> dict[str, Any]:
+    if item.published is None:
+        raise ValueError("an article without a publish time cannot be rendered")
+    meta: dict[str, Any] = {
+        "layout": "post",
+        "title": _QuotedStr(clean_text(item.title)),
+        "date": jekyll_date(item.published),
+        "categories": _scalar_or_list(item.category),
+        "tags": _scalar_or_list(item.tag),
+    }
+    extra: dict[str, Any] = {
+        "source": item.source,
+        "source_url": item.url,
+        "media": clean_text(item.media),
+        "origin": clean_text(item.origin),
+        "author": clean_text(item.author),
+        "editor": clean_text(item.editor),
+        "article_id": item.article_id,
+        "aliases": sorted(item.aliases),
+        "excerpt": clean_text(item.summary)[:300],
+        "fetched_at": iso(item.fetched_at) if item.fetched_at else "",
+        "render_with_liquid": False,
+    }
+    for key in PROVENANCE_KEYS:
+        value = extra.get(key)
+        if value not in ("", None, []):
+            meta[key] = value
+    return meta
+
+
+def _dump(meta: dict[str, Any]) -> str:
+    return yaml.dump(
+        meta, Dumper=_PostDumper, allow_unicode=True, sort_keys=False, default_flow_style=False, width=1 << 30
+    )
+
+
+def footer_lines(item: ArticleItem, site: SiteSettings) -> list[str]:
+    link = item.share_url or item.url
+    base = site.url.rstrip("/")
+    return [
+        f"<{link}>",
+        "",
+        f"[返回{clean_text(item.tag)}]({base}/category/{item.category}.html)｜[返回首页]({base}/)",
+    ]
+
+
+def content_hash_of(meta: dict[str, Any], body: str) -> str:
+    stable = {k: v for k, v in meta.items() if k not in VOLATILE_KEYS}
+    digest = hashlib.sha256(_dump(stable).encode("utf-8") + b"\0" + body.encode("utf-8"))
+    return digest.hexdigest()[:16]
+
+
+def render_post(item: ArticleItem, site: SiteSettings) -> RenderedPost:
+    """Render a cleaned item (``body``, ``category`` and ``tag`` set) to its post."""
+    if not item.body.strip():
+        raise ValueError("an article without a body cannot be rendered")
+    if not item.category or not item.tag:
+        raise ValueError("category and tag must be assigned before rendering")
+    meta = front_matter(item)
+    body = "\n".join([item.body.strip(), "", *footer_lines(item, site)])
+    digest = content_hash_of(meta, body)
+    meta["content_hash"] = digest
+    # content_hash sits before render_with_liquid to keep that switch last and easy to spot
+    if "render_with_liquid" in meta:
+        meta["render_with_liquid"] = meta.pop("render_with_liquid")
+    text = f"---\n{_dump(meta)}---\n{body}\n"
+    return RenderedPost(relpath=post_relpath(item), text=text, content_hash=digest, metadata=meta)

@@ -1,0 +1,94 @@
+"""PostStore: the only code that writes files under the output folder.
+
+Writes are atomic (a dot-named temporary file in the same folder, fsync, ``os.replace``), so
+Jekyll never sees a half-written post, even after SIGKILL, and they happen only when the bytes
+change: an unchanged article is never rewritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+
+class UnsafePathError(ValueError):
+    """A path that would land outside the output folder (traversal, absolute path, NUL)."""
+
+
+class PostStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).resolve()
+
+    def path_for(self, relpath: str) -> Path:
+        """Resolve ``relpath`` inside the root, refusing anything that escapes it."""
+        if "\0" in relpath or not relpath or Path(relpath).is_absolute() or ".." in Path(relpath).parts:
+            raise UnsafePathError(f"refusing unsafe post path {relpath!r}")
+        path = (self.root / relpath).resolve()
+        if not path.is_relative_to(self.root):
+            raise UnsafePathError(f"refusing post path outside {self.root}: {relpath!r}")
+        return path
+
+    def read(self, relpath: str) -> str | None:
+        try:
+            return self.path_for(relpath).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+
+    def exists(self, relpath: str) -> bool:
+        return self.path_for(relpath).exists()
+
+    def write(self, relpath: str, text: str) -> bool:
+        """Write ``text`` atomically; return False (and touch nothing) when the file already holds it."""
+        path = self.path_for(relpath)
+        data = text.encode("utf-8")
+        try:
+            if path.read_bytes() == data:
+                return False
+        except FileNotFoundError:
+            pass
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".wm-", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        _fsync_dir(path.parent)
+        return True
+
+    def move(self, src_relpath: str, dst_relpath: str) -> None:
+        """Move a post atomically (same filesystem), e.g. into the archive folder."""
+        src, dst = self.path_for(src_relpath), self.path_for(dst_relpath)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, dst)
+        _fsync_dir(dst.parent)
+
+    def remove(self, relpath: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path_for(relpath).unlink()
+
+    def sweep_temporaries(self) -> int:
+        """Remove temporary files a killed writer left behind; returns how many."""
+        count = 0
+        for tmp in self.root.rglob(".wm-*.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+                count += 1
+        return count
+
+
+def _fsync_dir(path: Path) -> None:
+    # The rename itself must survive a power cut, not only the file contents.
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

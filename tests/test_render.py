@@ -1,0 +1,98 @@
+"""Rendering: front matter that always parses back to the same values, Liquid-safe bodies."""
+
+from __future__ import annotations
+
+import frontmatter
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from crawler.items import ArticleItem
+from crawler.timeutil import parse_beijing
+from pipelines.render import SiteSettings, clean_text, post_relpath, render_post
+from pipelines.sanitize import has_liquid, sanitize_html
+
+SITE = SiteSettings()
+
+
+def make_item(**kw) -> ArticleItem:
+    base = dict(
+        source="eastmoney", article_id="202204082336871455", title="标题", published=parse_beijing("2022-04-08 17:57:45"),
+        body_html="<p>x</p>", url="https://finance.eastmoney.com/a/202204082336871455.html", media="中国新闻网",
+        body="<p>正文</p>", category="zhongguoxinwenwang", tag="中国新闻网新闻",
+    )
+    base.update(kw)
+    return ArticleItem(**base)
+
+
+HOSTILE_TITLES = [
+    'He said: "hi" # not a comment',
+    "- leading dash",
+    "---",
+    "[bracket] * star & amp",
+    "line one\nline two\r\nthree",
+    "{{ site.title }} {% raw %} {% endraw %}",
+    "zero\u200bwidth \u202eright-to-left",
+    "'single' \\ back\\slash",
+    "yes",
+    "x" * 10_000,
+    "%percent: @at `tick` |pipe >gt",
+]
+
+
+@pytest.mark.parametrize("title", HOSTILE_TITLES)
+def test_hostile_titles_round_trip(title):
+    rendered = render_post(make_item(title=title, media=title[:40]), SITE)
+    post = frontmatter.loads(rendered.text)
+    assert post["title"] == clean_text(title)
+    assert post["layout"] == "post"
+    assert post["date"] == "2022-04-08 17:57:45 +0800"
+    assert post.content.startswith("<p>正文</p>")
+    # exactly one front-matter block: the body never holds a line that closes or reopens it
+    assert rendered.text.count("\n---\n") == 1
+
+
+def test_multiword_category_and_tag_are_lists_so_jekyll_does_not_split_them():
+    rendered = render_post(make_item(tag="Career In 投行新闻", category="careerintouhang"), SITE)
+    post = frontmatter.loads(rendered.text)
+    assert post["tags"] == ["Career In 投行新闻"]
+    assert post["categories"] == "careerintouhang"
+
+
+def test_file_names():
+    assert post_relpath(make_item()) == "_posts/2022-04-08-NW202204082336871455.md"
+    assert post_relpath(make_item(media="")) == "_posts/2022-04-08-202204082336871455.md"
+    assert post_relpath(make_item(source="chinanews", article_id="9229287")) == "_posts/2022-04-08-cns9229287.md"
+    # the file-name date is the Beijing date even for a time just after midnight Beijing (16:xx UTC)
+    late = parse_beijing("2022-04-09 00:30:00")
+    assert post_relpath(make_item(published=late)) == "_posts/2022-04-09-NW202204082336871455.md"
+
+
+@pytest.mark.parametrize("bad_id", ["../../etc/passwd", "/abs", "12\x0034", "", "NW123"])
+def test_ids_that_are_not_digits_are_refused(bad_id):
+    with pytest.raises(ValueError, match="digits"):
+        render_post(make_item(article_id=bad_id), SITE)
+
+
+def test_missing_date_title_or_body_is_never_rendered():
+    with pytest.raises(ValueError):
+        render_post(make_item(published=None), SITE)
+    with pytest.raises(ValueError):
+        render_post(make_item(body="  "), SITE)
+
+
+printable = st.text(st.characters(blacklist_categories=("Cs",)), max_size=300)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(title=printable.filter(lambda t: clean_text(t)), media=printable, body=printable)
+def test_property_front_matter_parses_back_and_body_has_no_liquid(title, media, body):
+    item = make_item(title=title, media=media, body=sanitize_html(f"<p>{body}</p>", base_url="https://e.com/") or "<p>.</p>")
+    rendered = render_post(item, SITE)
+    head, _, rest = rendered.text[4:].partition("\n---\n")
+    meta = yaml.safe_load(head)
+    assert meta["title"] == clean_text(title)
+    if clean_text(media):
+        assert meta["media"] == clean_text(media)
+    assert not has_liquid(rest)

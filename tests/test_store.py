@@ -1,0 +1,43 @@
+"""PostStore: atomic, only-when-changed writes that never leave the output folder."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from pipelines.store import PostStore, UnsafePathError
+
+
+def test_write_is_skipped_when_bytes_are_equal(tmp_path):
+    store = PostStore(tmp_path)
+    assert store.write("_posts/a.md", "one\n") is True
+    path = tmp_path / "_posts" / "a.md"
+    os.utime(path, (1, 1))
+    assert store.write("_posts/a.md", "one\n") is False
+    assert path.stat().st_mtime == 1  # untouched
+    assert store.write("_posts/a.md", "two\n") is True
+    assert path.read_text() == "two\n"
+    assert not list((tmp_path / "_posts").glob(".wm-*"))  # no temporary left behind
+
+
+@pytest.mark.parametrize("rel", ["../x.md", "/etc/x.md", "_posts/../../x.md", "a\0b.md", ""])
+def test_paths_outside_the_root_are_refused(tmp_path, rel):
+    store = PostStore(tmp_path / "site")
+    with pytest.raises(UnsafePathError):
+        store.write(rel, "x")
+    assert list(tmp_path.rglob("*.md")) == []
+
+
+def test_symlink_escape_is_refused(tmp_path):
+    (tmp_path / "site").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "site" / "_posts").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(UnsafePathError):
+        PostStore(tmp_path / "site").write("_posts/a.md", "x")
+
+
+def test_sweep_removes_leftover_temporaries(tmp_path):
+    (tmp_path / "_posts").mkdir()
+    (tmp_path / "_posts" / ".wm-abc.tmp").write_text("half")
+    assert PostStore(tmp_path).sweep_temporaries() == 1
