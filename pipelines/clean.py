@@ -13,7 +13,7 @@ from scrapy.exceptions import DropItem
 
 from crawler.extract.common import CleanedBody
 from crawler.failures import record_item_failure
-from pipelines.sanitize import sanitize_html
+from pipelines.sanitize import sanitize_html, strip_control
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -34,7 +34,7 @@ def preclean_for(source: str) -> Callable[..., CleanedBody]:
 
 def clean_item(item: ArticleItem) -> ArticleItem:
     """Fill ``item.body`` (and origin/author/editor when the body held them). Pure."""
-    cleaned = preclean_for(item.source)(item.body_html, base_url=item.url)
+    cleaned = preclean_for(item.source)(strip_control(item.body_html), base_url=item.url)
     item.body = sanitize_html(cleaned.html, base_url=item.url)
     item.origin = item.origin or cleaned.origin
     item.author = item.author or cleaned.author

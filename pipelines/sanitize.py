@@ -252,11 +252,21 @@ def _serialise(node: lxml_html.HtmlElement, out: list[str]) -> None:
         out.append(htmllib.escape(node.tail, quote=False))
 
 
+# Characters XML (and so lxml) cannot hold; upstream bodies do contain them now and then.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+
+
+def strip_control(text: str) -> str:
+    """Drop control characters that are not text (they would crash the HTML parser)."""
+    return _NOT_XML.sub("", text)
+
+
 def sanitize_html(html: str, *, base_url: str) -> str:
     """Untrusted body HTML → safe, block-per-line, Liquid-escaped HTML ("" when nothing is left)."""
     import nh3  # heavy-ish native import; only the clean pipeline needs it
 
-    if not html or not html.strip():
+    html = strip_control(html or "")
+    if not html.strip():
         return ""
     root = lxml_html.fragment_fromstring(html, create_parent="div")
     _structure(root, base_url)

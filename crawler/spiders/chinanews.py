@@ -80,7 +80,9 @@ class ChinanewsSpider(WireSpider):
         for failure in self.due_retries():
             self.count("retries")
             entry_data = failure.context.get("entry")
-            entry = ListEntry.from_context(entry_data) if entry_data else self._entry_for(failure.url, "retry")
+            entry = (
+                ListEntry.from_context(entry_data) if entry_data else self._entry_for(failure.url, "retry")
+            )
             if entry is not None:
                 self._queued.add(self._key(entry))
                 yield self._article_request(entry)
@@ -137,11 +139,14 @@ class ChinanewsSpider(WireSpider):
         )
 
     def _archive_request(self, day: date) -> scrapy.Request:
-        return self._list_request(day_archive_url(self.base_url, day), callback=self.parse_list, kind="archive", day=day.isoformat())
+        return self._list_request(
+            day_archive_url(self.base_url, day), callback=self.parse_list, kind="archive", day=day.isoformat()
+        )
 
     def archive_failed(self, failure: TwistedFailure) -> None:
         """A missing day archive (404/410: today's not published yet, a day with no page) is empty."""
-        if failure.check(HttpError) and failure.value.response.status in (404, 410):
+        value = failure.value
+        if isinstance(value, HttpError) and value.response.status in (404, 410):
             self.count("list_ok")
             self.count("archive_missing")
             logger.info("no day archive at %s", failure.request.url)  # type: ignore[attr-defined]
@@ -220,7 +225,8 @@ class ChinanewsSpider(WireSpider):
         context = response.meta["wm_context"]
         entry = ListEntry.from_context(context)
         try:
-            item = extract_article(self._decode(response), url=entry.url, entry=entry, base_url=self.base_url)
+            text = self._decode(response)
+            item = extract_article(text, url=entry.url, entry=entry, base_url=self.base_url)
         except SoftNotFound as err:
             self.count("soft_404")
             self._fail(entry, f"soft 404: {err}")
@@ -232,15 +238,21 @@ class ChinanewsSpider(WireSpider):
         except ExtractionError as err:
             self._fail(entry, f"article page: {err}")
             return
-        pending = page_urls(self._decode(response), url=entry.url, base_url=self.base_url)
+        pending = page_urls(text, url=entry.url, base_url=self.base_url)
         if pending:
             self.count("multi_page")
-            yield self._page_request(item, pending, [], context)
+            seen = {1, *(page_number(u) for u in pending)}
+            yield self._page_request(item, pending, [], context, seen)
             return
         yield self._finish(item, context)
 
     def _page_request(
-        self, item: ArticleItem, pending: list[str], bodies: list[str], context: dict[str, Any]
+        self,
+        item: ArticleItem,
+        pending: list[str],
+        bodies: list[str],
+        context: dict[str, Any],
+        seen: set[int],
     ) -> scrapy.Request:
         """Pages 2..n one after another, so the body keeps page order whatever the scheduler does."""
         return scrapy.Request(
@@ -254,6 +266,7 @@ class ChinanewsSpider(WireSpider):
                 "wm_item": item,
                 "wm_pending": pending,
                 "wm_bodies": bodies,
+                "wm_seen": seen,
             },
         )
 
@@ -270,14 +283,14 @@ class ChinanewsSpider(WireSpider):
             self._fail(entry, f"page {page_number(url)} of {entry.url}: {err}")
             return
         bodies = [*meta["wm_bodies"], page.body_html]
-        done = {page_number(u) for u in [entry.url, url, *pending]} | set(range(1, page_number(url)))
+        seen: set[int] = set(meta["wm_seen"])
         for extra in page_urls(text, url=url, base_url=self.base_url):  # a pager may show a window
-            if page_number(extra) not in done:
+            if page_number(extra) not in seen:
+                seen.add(page_number(extra))
                 pending.append(extra)
-                done.add(page_number(extra))
         pending.sort(key=page_number)
         if pending:
-            yield self._page_request(item, pending, bodies, context)
+            yield self._page_request(item, pending, bodies, context, seen)
             return
         yield self._finish(merge_pages(item, bodies), context)
 
