@@ -21,7 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Mirror wire-service news (中国新闻网, Eastmoney) into Jekyll posts, incrementally.",
     )
     parser.add_argument(
-        "--config", metavar="FILE", help="wiremirror.toml to use (default: $WIREMIRROR_CONFIG, ./wiremirror.toml)"
+        "--config",
+        metavar="FILE",
+        help="wiremirror.toml to use (default: $WIREMIRROR_CONFIG, ./wiremirror.toml)",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True

@@ -287,7 +287,11 @@ def _validate(config: Config) -> None:
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Load ``path``, else ``$WIREMIRROR_CONFIG``, else ``./wiremirror.toml`` if present, else defaults."""
-    chosen = path or os.environ.get(CONFIG_ENV) or ("wiremirror.toml" if Path("wiremirror.toml").is_file() else None)
+    chosen = (
+        path
+        or os.environ.get(CONFIG_ENV)
+        or ("wiremirror.toml" if Path("wiremirror.toml").is_file() else None)
+    )
     if not chosen:
         return parse_config({}, base_dir=".")
     file = Path(chosen)

@@ -29,6 +29,4 @@ def record_failure(
 
 
 def record_item_failure(crawler: Crawler, item: ArticleItem, error: str) -> None:
-    record_failure(
-        crawler, key=item.key, source=item.source, url=item.url, error=error, context=item.context
-    )
+    record_failure(crawler, key=item.key, source=item.source, url=item.url, error=error, context=item.context)

@@ -12,6 +12,7 @@ specific routes the one added last wins, so a test can change an answer between 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import socket
 import threading
@@ -166,7 +167,9 @@ def _make_handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
             if route.fault == "hang":
                 time.sleep(3600)
             if route.fault == "reset":
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+                )
                 self.connection.close()
                 return
             if route.fault == "redirect_loop":
@@ -213,10 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     srv = LoopbackServer(args.port)
     srv.load_manifest(args.folder)
     print(srv.base_url, flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         srv._httpd.serve_forever()
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

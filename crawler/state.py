@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from crawler.timeutil import iso, now_beijing
 
@@ -122,9 +122,7 @@ class StateStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self.conn = sqlite3.connect(
-            self.path, timeout=timeout, isolation_level=None, check_same_thread=False
-        )
+        self.conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
         self.conn.row_factory = sqlite3.Row
         self.conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
         self.conn.execute("PRAGMA journal_mode = WAL")
@@ -225,8 +223,20 @@ class StateStore:
                 conn.execute(
                     "INSERT INTO articles(key, source, article_id, media, url, title, published, content_hash,"
                     " post_path, match_key, first_seen, last_seen) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (key, source, article_id, media, url, title, published, content_hash, post_path,
-                     match_key, stamp, stamp),
+                    (
+                        key,
+                        source,
+                        article_id,
+                        media,
+                        url,
+                        title,
+                        published,
+                        content_hash,
+                        post_path,
+                        match_key,
+                        stamp,
+                        stamp,
+                    ),
                 )
             else:
                 bump = 1 if old[0] != content_hash else 0
@@ -265,7 +275,7 @@ class StateStore:
             conn.execute("UPDATE articles SET post_path = ? WHERE key = ?", (post_path, key))
 
     def iter_articles(self, source: str | None = None) -> Iterator[ArticleRecord]:
-        sql, args = "SELECT * FROM articles", ()
+        sql, args = "SELECT * FROM articles", cast(tuple[str, ...], ())
         if source:
             sql, args = sql + " WHERE source = ?", (source,)
         for row in self.conn.execute(sql + " ORDER BY published, key", args):
@@ -273,7 +283,9 @@ class StateStore:
 
     def count_articles(self, source: str | None = None) -> int:
         if source:
-            return int(self.conn.execute("SELECT COUNT(*) FROM articles WHERE source = ?", (source,)).fetchone()[0])
+            return int(
+                self.conn.execute("SELECT COUNT(*) FROM articles WHERE source = ?", (source,)).fetchone()[0]
+            )
         return int(self.conn.execute("SELECT COUNT(*) FROM articles").fetchone()[0])
 
     # -- failures -------------------------------------------------------------------------
@@ -321,7 +333,7 @@ class StateStore:
         return [self._failure(r) for r in rows]
 
     def failures(self, source: str | None = None) -> list[Failure]:
-        sql, args = "SELECT * FROM failures", ()
+        sql, args = "SELECT * FROM failures", cast(tuple[str, ...], ())
         if source:
             sql, args = sql + " WHERE source = ?", (source,)
         return [self._failure(r) for r in self.conn.execute(sql + " ORDER BY key", args)]
@@ -333,14 +345,21 @@ class StateStore:
     @staticmethod
     def _failure(row: sqlite3.Row) -> Failure:
         return Failure(
-            key=row["key"], source=row["source"], url=row["url"], error=row["error"],
-            attempts=row["attempts"], next_retry=row["next_retry"], context=json.loads(row["context"]),
+            key=row["key"],
+            source=row["source"],
+            url=row["url"],
+            error=row["error"],
+            attempts=row["attempts"],
+            next_retry=row["next_retry"],
+            context=json.loads(row["context"]),
         )
 
     # -- runs -----------------------------------------------------------------------------
     def start_run(self, source: str) -> int:
         with self.write() as conn:
-            cur = conn.execute("INSERT INTO runs(source, started) VALUES (?, ?)", (source, iso(now_beijing())))
+            cur = conn.execute(
+                "INSERT INTO runs(source, started) VALUES (?, ?)", (source, iso(now_beijing()))
+            )
             return int(cur.lastrowid or 0)
 
     def finish_run(self, run_id: int, outcome: str, stats: dict[str, Any]) -> None:
@@ -355,8 +374,14 @@ class StateStore:
             "SELECT * FROM runs WHERE source = ? ORDER BY id DESC LIMIT ?", (source, limit)
         )
         return [
-            RunRecord(id=r["id"], source=r["source"], started=r["started"], finished=r["finished"],
-                      outcome=r["outcome"], stats=json.loads(r["stats"]))
+            RunRecord(
+                id=r["id"],
+                source=r["source"],
+                started=r["started"],
+                finished=r["finished"],
+                outcome=r["outcome"],
+                stats=json.loads(r["stats"]),
+            )
             for r in rows
         ]
 

@@ -41,7 +41,9 @@ class JekyllPostPipeline:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         config = get_config(crawler)
-        return cls(crawler, PostStore(config.output_dir), get_state(crawler), SiteSettings(url=config.site.url))
+        return cls(
+            crawler, PostStore(config.output_dir), get_state(crawler), SiteSettings(url=config.site.url)
+        )
 
     def process_item(self, item: ArticleItem) -> ArticleItem:
         try:

@@ -37,7 +37,9 @@ def loopback() -> Iterator[LoopbackServer]:
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in extra.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        out[key] = (
+            _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        )
     return out
 
 
@@ -48,8 +50,15 @@ def loopback_config(server: LoopbackServer, **overrides: Any) -> dict[str, Any]:
         "output": {"dir": "output"},
         "state": {"dir": "state"},
         "site": {"url": "//finews.withounder.com"},
-        "crawl": {"download_delay": 0.0, "autothrottle": False, "concurrent_per_domain": 8,
-                  "loopback_only": True, "retry_times": 1, "timeout": 10.0, "lock_timeout": 5.0},
+        "crawl": {
+            "download_delay": 0.0,
+            "autothrottle": False,
+            "concurrent_per_domain": 8,
+            "loopback_only": True,
+            "retry_times": 1,
+            "timeout": 10.0,
+            "lock_timeout": 5.0,
+        },
         "sources": {
             "eastmoney": {
                 "list_url": f"{b}/comm/web/getNewsByColumns",
@@ -80,16 +89,27 @@ def make_config(tmp_path: Path, loopback: LoopbackServer):
     return make
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 120, env: dict[str, str] | None = None,
-            check: bool = False) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str,
+    cwd: Path | None = None,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
+    check: bool = False,
+) -> subprocess.CompletedProcess[str]:
     """Run ``python -m crawler ARGS`` as a real subprocess."""
     full_env = {**os.environ, "WIREMIRROR_LOOPBACK_ONLY": "1", "PYTHONPATH": str(REPO), **(env or {})}
     result = subprocess.run(
-        [sys.executable, "-m", "crawler", *args], cwd=cwd or REPO, env=full_env, capture_output=True,
-        text=True, timeout=timeout,
+        [sys.executable, "-m", "crawler", *args],
+        cwd=cwd or REPO,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if check and result.returncode != 0:
-        raise AssertionError(f"wiremirror {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+        raise AssertionError(
+            f"wiremirror {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+        )
     return result
 
 

@@ -19,7 +19,9 @@ def test_defaults_without_a_file(tmp_path, monkeypatch):
 
 def test_a_file_only_needs_the_keys_it_changes(tmp_path):
     path = tmp_path / "w.toml"
-    path.write_text('[sources.eastmoney]\nmedia_allow = ["中国新闻网"]\ncolumns = [344, "350"]\n', encoding="utf-8")
+    path.write_text(
+        '[sources.eastmoney]\nmedia_allow = ["中国新闻网"]\ncolumns = [344, "350"]\n', encoding="utf-8"
+    )
     config = load_config(path)
     assert config.sources.eastmoney.media_allow == ["中国新闻网"]
     assert config.sources.eastmoney.columns == ["344", "350"]

@@ -65,22 +65,33 @@ def test_second_run_with_nothing_new_fetches_no_article(eastmoney_demo, make_con
 
 def test_paging_stops_at_the_first_page_of_known_articles(loopback, make_config, tmp_path):
     def item(n):
-        return {"code": f"2022052700000000{n:02d}", "showTime": f"2022-05-27 09:{n:02d}:00", "title": f"标题{n}",
-                "mediaName": "新华社", "url": f"http://finance.eastmoney.com/a/2022052700000000{n:02d}.html"}
+        return {
+            "code": f"2022052700000000{n:02d}",
+            "showTime": f"2022-05-27 09:{n:02d}:00",
+            "title": f"标题{n}",
+            "mediaName": "新华社",
+            "url": f"http://finance.eastmoney.com/a/2022052700000000{n:02d}.html",
+        }
 
     for page, numbers in ((1, [1, 2]), (2, [3, 4]), (3, [5, 6])):
-        loopback.add_json(f"/comm/web/getNewsByColumns?page_index={page}",
-                          {"code": 1, "data": {"list": [item(n) for n in numbers], "totle_hits": 6}})
+        loopback.add_json(
+            f"/comm/web/getNewsByColumns?page_index={page}",
+            {"code": 1, "data": {"list": [item(n) for n in numbers], "totle_hits": 6}},
+        )
     for n in range(1, 7):
-        loopback.add_json(f"/NewsData/GetNewsText.do?id=NW2022052700000000{n:02d}", {"text": f"<p>正文{n}</p>"})
+        loopback.add_json(
+            f"/NewsData/GetNewsText.do?id=NW2022052700000000{n:02d}", {"text": f"<p>正文{n}</p>"}
+        )
     config = make_config(sources={"eastmoney": {"page_size": 2, "columns": ["344"]}})
     assert crawl(config).returncode == 0
     assert len(posts_in(tmp_path / "output")) == 6
     assert len(loopback.requests_to("/comm/web/getNewsByColumns")) == 3
 
     # a new article appears on page 1: page 1 is read, page 2 (all known) is the last page requested
-    loopback.add_json("/comm/web/getNewsByColumns?page_index=1&column=344",
-                      {"code": "1", "data": {"list": [item(7), item(1)], "totle_hits": 7}})
+    loopback.add_json(
+        "/comm/web/getNewsByColumns?page_index=1&column=344",
+        {"code": "1", "data": {"list": [item(7), item(1)], "totle_hits": 7}},
+    )
     loopback.add_json("/NewsData/GetNewsText.do?id=NW202205270000000007", {"text": "<p>正文7</p>"})
     loopback.clear_requests()
     assert crawl(config).returncode == 0
@@ -103,24 +114,89 @@ def test_media_deny_list(eastmoney_demo, make_config, tmp_path):
 
 
 def test_fast_news_and_legacy_feeds(loopback, make_config, tmp_path):
-    loopback.add_json("/comm/web/getFastNewsList?sortEnd=", {"code": "1", "data": {"sortEnd": "c2", "fastNewsList": [
-        {"code": "202205270000000101", "title": "", "summary": "【快讯】标题为空时用摘要", "showTime": "2022-05-27 10:00:00",
-         "realSort": "c1"}]}})
-    loopback.add_json("/comm/web/getFastNewsList?sortEnd=c2", {"code": "1", "data": {"sortEnd": "", "fastNewsList": []}})
-    loopback.add_json("/legacy/webapi?type=45", {"nodeList": [
-        {"infocode": "NW202205270000000202", "title": "旧接口45", "showtime": "2022-05-27 11:00:00", "from": "新华社"}]})
-    loopback.add_json("/legacy/webapi?type=102", {"records": [
-        {"id": "202205270000000303", "infoCode": "202205270000000303", "title": "旧接口102", "digest": "【旧接口102】摘要",
-         "showtime": "2022-05-27 12:00:00", "url_w": "http://finance.eastmoney.com/news/11060,202205270000000303.html"}]})
-    loopback.add_json("/legacy/newmarket?marketType=37", {"record": [
-        {"infoCode": "NW202205270000000404", "title": "旧接口market", "datetime": "2022-05-27 13:00:00", "medianame": "CBOT"}]})
-    for code in ("NW202205270000000101", "NW202205270000000202", "202205270000000303", "NW202205270000000404"):
+    loopback.add_json(
+        "/comm/web/getFastNewsList?sortEnd=",
+        {
+            "code": "1",
+            "data": {
+                "sortEnd": "c2",
+                "fastNewsList": [
+                    {
+                        "code": "202205270000000101",
+                        "title": "",
+                        "summary": "【快讯】标题为空时用摘要",
+                        "showTime": "2022-05-27 10:00:00",
+                        "realSort": "c1",
+                    }
+                ],
+            },
+        },
+    )
+    loopback.add_json(
+        "/comm/web/getFastNewsList?sortEnd=c2", {"code": "1", "data": {"sortEnd": "", "fastNewsList": []}}
+    )
+    loopback.add_json(
+        "/legacy/webapi?type=45",
+        {
+            "nodeList": [
+                {
+                    "infocode": "NW202205270000000202",
+                    "title": "旧接口45",
+                    "showtime": "2022-05-27 11:00:00",
+                    "from": "新华社",
+                }
+            ]
+        },
+    )
+    loopback.add_json(
+        "/legacy/webapi?type=102",
+        {
+            "records": [
+                {
+                    "id": "202205270000000303",
+                    "infoCode": "202205270000000303",
+                    "title": "旧接口102",
+                    "digest": "【旧接口102】摘要",
+                    "showtime": "2022-05-27 12:00:00",
+                    "url_w": "http://finance.eastmoney.com/news/11060,202205270000000303.html",
+                }
+            ]
+        },
+    )
+    loopback.add_json(
+        "/legacy/newmarket?marketType=37",
+        {
+            "record": [
+                {
+                    "infoCode": "NW202205270000000404",
+                    "title": "旧接口market",
+                    "datetime": "2022-05-27 13:00:00",
+                    "medianame": "CBOT",
+                }
+            ]
+        },
+    )
+    for code in (
+        "NW202205270000000101",
+        "NW202205270000000202",
+        "202205270000000303",
+        "NW202205270000000404",
+    ):
         loopback.add_json(f"/NewsData/GetNewsText.do?id={code}", {"content": f"<p>正文 {code}</p>"})
     b = loopback.base_url
-    config = make_config(sources={"eastmoney": {
-        "columns_enabled": False, "fast_enabled": True,
-        "legacy_urls": [f"{b}/legacy/webapi?type=45", f"{b}/legacy/webapi?type=102", f"{b}/legacy/newmarket?marketType=37"],
-    }})
+    config = make_config(
+        sources={
+            "eastmoney": {
+                "columns_enabled": False,
+                "fast_enabled": True,
+                "legacy_urls": [
+                    f"{b}/legacy/webapi?type=45",
+                    f"{b}/legacy/webapi?type=102",
+                    f"{b}/legacy/newmarket?marketType=37",
+                ],
+            }
+        }
+    )
     result = crawl(config)
     assert result.returncode == 0, result.stderr
     names = posts_in(tmp_path / "output")
@@ -144,7 +220,9 @@ def test_fast_news_and_legacy_feeds(loopback, make_config, tmp_path):
         ('{"code": -1, "message": "bad request", "data": null}', "application/json", "code -1"),
     ],
 )
-def test_unusable_list_fails_the_run_clearly_and_writes_nothing(loopback, make_config, tmp_path, body, content_type, reason):
+def test_unusable_list_fails_the_run_clearly_and_writes_nothing(
+    loopback, make_config, tmp_path, body, content_type, reason
+):
     loopback.add("/comm/web/getNewsByColumns", body, content_type=content_type)
     result = crawl(make_config())
     assert result.returncode == 1
@@ -154,20 +232,57 @@ def test_unusable_list_fails_the_run_clearly_and_writes_nothing(loopback, make_c
 
 
 def test_jsonp_wrapped_list_with_int_code(loopback, make_config, tmp_path):
-    payload = {"code": 1, "data": {"list": [{"code": "202205270000000501", "showTime": "2022-05-27 09:00:00",
-                                             "title": "JSONP", "mediaName": "新华社"}], "totle_hits": 1}}
-    loopback.add("/comm/web/getNewsByColumns", f"jQuery123({json.dumps(payload)});", content_type="text/javascript")
+    payload = {
+        "code": 1,
+        "data": {
+            "list": [
+                {
+                    "code": "202205270000000501",
+                    "showTime": "2022-05-27 09:00:00",
+                    "title": "JSONP",
+                    "mediaName": "新华社",
+                }
+            ],
+            "totle_hits": 1,
+        },
+    }
+    loopback.add(
+        "/comm/web/getNewsByColumns", f"jQuery123({json.dumps(payload)});", content_type="text/javascript"
+    )
     loopback.add_json("/NewsData/GetNewsText.do?id=NW202205270000000501", {"text": "<p>JSONP正文</p>"})
     assert crawl(make_config()).returncode == 0
     assert posts_in(tmp_path / "output") == ["2022-05-27-NW202205270000000501.md"]
 
 
 def test_records_without_title_or_time_are_failures_not_posts(loopback, make_config, tmp_path):
-    loopback.add_json("/comm/web/getNewsByColumns", {"code": "1", "data": {"list": [
-        {"code": "202205260000000601", "showTime": "", "title": "没有时间", "mediaName": "新华社"},
-        {"code": "202205260000000602", "showTime": "2022-05-26 08:00:00", "title": "", "mediaName": "新华社"},
-        {"code": "202205260000000603", "showTime": "2022-05-26 08:00:00", "title": "正常", "mediaName": "新华社"},
-    ]}})
+    loopback.add_json(
+        "/comm/web/getNewsByColumns",
+        {
+            "code": "1",
+            "data": {
+                "list": [
+                    {
+                        "code": "202205260000000601",
+                        "showTime": "",
+                        "title": "没有时间",
+                        "mediaName": "新华社",
+                    },
+                    {
+                        "code": "202205260000000602",
+                        "showTime": "2022-05-26 08:00:00",
+                        "title": "",
+                        "mediaName": "新华社",
+                    },
+                    {
+                        "code": "202205260000000603",
+                        "showTime": "2022-05-26 08:00:00",
+                        "title": "正常",
+                        "mediaName": "新华社",
+                    },
+                ]
+            },
+        },
+    )
     for n in (601, 602, 603):
         loopback.add_json(f"/NewsData/GetNewsText.do?id=NW202205260000000{n}", {"text": "<p>正文</p>"})
     result = crawl(make_config())
@@ -184,8 +299,22 @@ def test_records_without_title_or_time_are_failures_not_posts(loopback, make_con
 
 
 def test_failed_article_is_retried_on_a_later_run(loopback, make_config, tmp_path):
-    loopback.add_json("/comm/web/getNewsByColumns", {"code": "1", "data": {"list": [
-        {"code": "202205260000000701", "showTime": "2022-05-26 08:00:00", "title": "暂时失败", "mediaName": "新华社"}]}})
+    loopback.add_json(
+        "/comm/web/getNewsByColumns",
+        {
+            "code": "1",
+            "data": {
+                "list": [
+                    {
+                        "code": "202205260000000701",
+                        "showTime": "2022-05-26 08:00:00",
+                        "title": "暂时失败",
+                        "mediaName": "新华社",
+                    }
+                ]
+            },
+        },
+    )
     loopback.add("/NewsData/GetNewsText.do?id=NW202205260000000701", "oops", status=500, times=4)
     loopback.add("/a/202205260000000701.html", "oops", status=500, times=4)
     config = make_config(crawl={"retry_backoff": 0.0})
@@ -210,8 +339,15 @@ def test_unreachable_upstream_is_one_clear_line_and_changes_no_articles(make_con
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     dead = f"http://127.0.0.1:{port}"
-    config = make_config(sources={"eastmoney": {"list_url": f"{dead}/list", "text_url": f"{dead}/t?id={{id}}",
-                                                "article_url": f"{dead}/a/{{id}}.html"}})
+    config = make_config(
+        sources={
+            "eastmoney": {
+                "list_url": f"{dead}/list",
+                "text_url": f"{dead}/t?id={{id}}",
+                "article_url": f"{dead}/a/{{id}}.html",
+            }
+        }
+    )
     result = crawl(config)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
@@ -239,7 +375,9 @@ def test_fetch_mirrors_a_given_url_whatever_state_says(eastmoney_demo, make_conf
     result = run_cli("fetch", url, "--config", str(config))
     assert result.returncode == 0, result.stderr
     assert target.exists()
-    assert [r.path for r in eastmoney_demo.requests if r.path != "/robots.txt"] == ["/a/202205271234567890.html"]
+    assert [r.path for r in eastmoney_demo.requests if r.path != "/robots.txt"] == [
+        "/a/202205271234567890.html"
+    ]
 
 
 def test_fetch_rejects_unknown_urls(make_config):

@@ -18,9 +18,16 @@ SITE = SiteSettings()
 
 def make_item(**kw) -> ArticleItem:
     base = dict(
-        source="eastmoney", article_id="202204082336871455", title="标题", published=parse_beijing("2022-04-08 17:57:45"),
-        body_html="<p>x</p>", url="https://finance.eastmoney.com/a/202204082336871455.html", media="中国新闻网",
-        body="<p>正文</p>", category="zhongguoxinwenwang", tag="中国新闻网新闻",
+        source="eastmoney",
+        article_id="202204082336871455",
+        title="标题",
+        published=parse_beijing("2022-04-08 17:57:45"),
+        body_html="<p>x</p>",
+        url="https://finance.eastmoney.com/a/202204082336871455.html",
+        media="中国新闻网",
+        body="<p>正文</p>",
+        category="zhongguoxinwenwang",
+        tag="中国新闻网新闻",
     )
     base.update(kw)
     return ArticleItem(**base)
@@ -63,7 +70,9 @@ def test_multiword_category_and_tag_are_lists_so_jekyll_does_not_split_them():
 def test_file_names():
     assert post_relpath(make_item()) == "_posts/2022-04-08-NW202204082336871455.md"
     assert post_relpath(make_item(media="")) == "_posts/2022-04-08-202204082336871455.md"
-    assert post_relpath(make_item(source="chinanews", article_id="9229287")) == "_posts/2022-04-08-cns9229287.md"
+    assert (
+        post_relpath(make_item(source="chinanews", article_id="9229287")) == "_posts/2022-04-08-cns9229287.md"
+    )
     # the file-name date is the Beijing date even for a time just after midnight Beijing (16:xx UTC)
     late = parse_beijing("2022-04-09 00:30:00")
     assert post_relpath(make_item(published=late)) == "_posts/2022-04-09-NW202204082336871455.md"
@@ -88,7 +97,11 @@ printable = st.text(st.characters(blacklist_categories=("Cs",)), max_size=300)
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(title=printable.filter(lambda t: clean_text(t)), media=printable, body=printable)
 def test_property_front_matter_parses_back_and_body_has_no_liquid(title, media, body):
-    item = make_item(title=title, media=media, body=sanitize_html(f"<p>{body}</p>", base_url="https://e.com/") or "<p>.</p>")
+    item = make_item(
+        title=title,
+        media=media,
+        body=sanitize_html(f"<p>{body}</p>", base_url="https://e.com/") or "<p>.</p>",
+    )
     rendered = render_post(item, SITE)
     head, _, rest = rendered.text[4:].partition("\n---\n")
     meta = yaml.safe_load(head)

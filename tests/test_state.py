@@ -11,8 +11,17 @@ from crawler.timeutil import now_beijing
 
 def _record(store, key="eastmoney:1", **kw):
     source, _, article_id = key.partition(":")
-    args = dict(key=key, source=source, article_id=article_id, media="", url="u", title="t",
-                published="2022-01-01T00:00:00+08:00", content_hash="h", post_path="_posts/x.md")
+    args = dict(
+        key=key,
+        source=source,
+        article_id=article_id,
+        media="",
+        url="u",
+        title="t",
+        published="2022-01-01T00:00:00+08:00",
+        content_hash="h",
+        post_path="_posts/x.md",
+    )
     args.update(kw)
     store.record_article(**args)
 
@@ -56,7 +65,9 @@ def test_category_slugs_are_stable_and_unique(tmp_path):
     store = StateStore(tmp_path / "s.db")
     assert store.assign_category("中国新闻网", "zhongguoxinwenwang", "中国新闻网新闻") == "zhongguoxinwenwang"
     assert store.assign_category("中国新闻网", "other", "x") == "zhongguoxinwenwang"
-    assert store.assign_category("中国新闻王", "zhongguoxinwenwang", "中国新闻王新闻") == "zhongguoxinwenwang-2"
+    assert (
+        store.assign_category("中国新闻王", "zhongguoxinwenwang", "中国新闻王新闻") == "zhongguoxinwenwang-2"
+    )
 
 
 def _writer(path, start):

@@ -226,7 +226,7 @@ def walk(config: Config, args: argparse.Namespace, days: list[date]) -> int:
                 child.wait()
     finally:
         signal.signal(signal.SIGTERM, previous)
-    _print_summary(console, args.source, days, done_before, results, interrupted)
+    _print_summary(Console(), args.source, days, done_before, results, interrupted)
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if all(r.outcome == "ok" for r in results) else EXIT_FAILED

@@ -21,12 +21,19 @@ EXIT_USAGE = 2
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "crawl", help="mirror what is new upstream (all enabled sources, or those named)",
+        "crawl",
+        help="mirror what is new upstream (all enabled sources, or those named)",
         description=__doc__,
     )
     parser.add_argument("sources", nargs="*", metavar="SOURCE", help=f"one of {', '.join(SOURCE_NAMES)}")
-    parser.add_argument("-s", "--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="override a Scrapy setting for this run")
+    parser.add_argument(
+        "-s",
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a Scrapy setting for this run",
+    )
     parser.add_argument("--log-level", default="WARNING", help="console log level (the run log keeps INFO)")
     add_config_option(parser)
     parser.set_defaults(func=run)
@@ -45,7 +52,9 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
 def choose_sources(config: Config, names: list[str]) -> list[str]:
     unknown = [n for n in names if n not in SOURCE_NAMES]
     if unknown:
-        raise SystemExit(f"wiremirror crawl: unknown source {unknown[0]!r} (known: {', '.join(SOURCE_NAMES)})")
+        raise SystemExit(
+            f"wiremirror crawl: unknown source {unknown[0]!r} (known: {', '.join(SOURCE_NAMES)})"
+        )
     return names or config.enabled_sources()
 
 
@@ -73,8 +82,9 @@ def crawl_one(
         with source_lock(config.state_dir, f"crawl-{source}", config.crawl.lock_timeout):
             log_path = configure_run_logging(config, source)
             try:
-                (result,) = run_spiders(config, [(source, spider_args)], overrides=overrides,
-                                        console_level=console_level)
+                (result,) = run_spiders(
+                    config, [(source, spider_args)], overrides=overrides, console_level=console_level
+                )
             finally:
                 close_run_logging()
     except LockTimeout as err:
@@ -91,8 +101,12 @@ def crawl_one(
 
 
 def _describe(source: str, outcome: str, summary: dict[str, Any], log_path: str) -> str:
-    counts = " ".join(f"{k}={summary.get(k, 0)}" for k in ("new", "updated", "unchanged", "skipped", "failed"))
-    line = f"{source}: {outcome} {counts} requests={summary.get('requests', 0)} ({summary.get('duration', 0)}s)"
+    counts = " ".join(
+        f"{k}={summary.get(k, 0)}" for k in ("new", "updated", "unchanged", "skipped", "failed")
+    )
+    line = (
+        f"{source}: {outcome} {counts} requests={summary.get('requests', 0)} ({summary.get('duration', 0)}s)"
+    )
     if outcome != "ok":
         line += f" — see {log_path}"
     return line
@@ -103,6 +117,6 @@ def _run_children(args: argparse.Namespace, sources: list[str]) -> int:
     if getattr(args, "config", None):
         base += ["--config", args.config]
     extra = [f"--set={pair}" for pair in args.set] + [f"--log-level={args.log_level}"]
-    children = [subprocess.Popen([*base, "crawl", source, *extra]) for source in sources]  # noqa: S603
+    children = [subprocess.Popen([*base, "crawl", source, *extra]) for source in sources]
     codes = [child.wait() for child in children]
     return max(codes, key=lambda c: (c != 0, c))

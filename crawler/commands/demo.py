@@ -17,8 +17,9 @@ DEMO_DATA = Path(__file__).resolve().parent.parent / "demo_data"
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("demo", help="mirror bundled recorded pages from a loopback server",
-                                   description=__doc__)
+    parser = subparsers.add_parser(
+        "demo", help="mirror bundled recorded pages from a loopback server", description=__doc__
+    )
     parser.add_argument("--dir", default="demo-output", help="folder for the demo site, state and config")
     parser.set_defaults(func=run)
 
@@ -27,7 +28,12 @@ def demo_config(server_url: str, folder: Path) -> dict[str, Any]:
     return {
         "output": {"dir": str(folder / "output")},
         "state": {"dir": str(folder / "state")},
-        "crawl": {"download_delay": 0.0, "autothrottle": False, "loopback_only": True, "concurrent_per_domain": 4},
+        "crawl": {
+            "download_delay": 0.0,
+            "autothrottle": False,
+            "loopback_only": True,
+            "concurrent_per_domain": 4,
+        },
         "sources": {
             "eastmoney": {
                 "list_url": f"{server_url}/comm/web/getNewsByColumns",
@@ -35,9 +41,18 @@ def demo_config(server_url: str, folder: Path) -> dict[str, Any]:
                 "share_url": f"{server_url}/html_News/NewsShare.html?infoCode={{id}}",
                 "article_url": f"{server_url}/a/{{id}}.html",
             },
-            "chinanews": {"base_url": server_url, "enabled": (DEMO_DATA / "chinanews" / "routes.json").is_file()},
+            "chinanews": {
+                "base_url": server_url,
+                "enabled": (DEMO_DATA / "chinanews" / "routes.json").is_file(),
+            },
         },
     }
+
+
+def _is_article_request(path: str) -> bool:
+    if "/NewsData/" in path:
+        return True
+    return path.endswith((".html", ".shtml")) and "/scroll-news/" not in path
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,9 +72,8 @@ def run(args: argparse.Namespace) -> int:
         for attempt in ("first run", "second run (nothing new upstream)"):
             server.clear_requests()
             print(f"demo: {attempt}: wiremirror crawl --config {config_path}")
-            code = subprocess.call([sys.executable, "-m", "crawler", "crawl", "--config", str(config_path)])  # noqa: S603
-            articles = [r for r in server.requests if "/NewsData/" in r.path or r.path.endswith((".html", ".shtml"))
-                        and "/scroll-news/" not in r.path]
+            code = subprocess.call([sys.executable, "-m", "crawler", "crawl", "--config", str(config_path)])
+            articles = [r for r in server.requests if _is_article_request(r.path)]
             print(f"demo: {attempt}: {len(server.requests)} requests, {len(articles)} for article bodies")
             if code:
                 break

@@ -36,7 +36,7 @@ def run_outcome(stats: dict[str, Any], finish_reason: str) -> str:
 
 
 def summarise(stats: dict[str, Any], duration: float) -> dict[str, Any]:
-    summary = {key: int(stats.get(f"wiremirror/{key}", 0)) for key in SUMMARY_KEYS}
+    summary: dict[str, Any] = {key: int(stats.get(f"wiremirror/{key}", 0)) for key in SUMMARY_KEYS}
     summary["skipped"] += int(stats.get("dedupe/aliased", 0)) + int(stats.get("dedupe/in_run", 0))
     summary["requests"] = int(stats.get("downloader/request_count", 0))
     summary["article_requests"] = int(stats.get("wiremirror/article_requests", 0))

@@ -24,10 +24,9 @@ logger = logging.getLogger(__name__)
 
 def describe_failure(failure: TwistedFailure) -> str:
     """One readable line for a download failure (no traceback)."""
-    if failure.check(HttpError):
-        response = failure.value.response
-        return f"HTTP {response.status}"
     value = failure.value
+    if isinstance(value, HttpError):
+        return f"HTTP {value.response.status}"
     return f"{type(value).__name__}: {value}".strip().rstrip(":")
 
 

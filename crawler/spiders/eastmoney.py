@@ -109,7 +109,9 @@ class EastmoneySpider(WireSpider):
             "pageSize": str(cfg.page_size),
             "req_trace": str(int(time.time() * 1000)),
         }
-        return self._list_request(f"{cfg.fast_list_url}?{urlencode(query)}", feed="fast", page=page, cursor=cursor)
+        return self._list_request(
+            f"{cfg.fast_list_url}?{urlencode(query)}", feed="fast", page=page, cursor=cursor
+        )
 
     def parse_list(self, response: Response) -> Iterator[scrapy.Request]:
         feed, page_no = response.meta["feed"], response.meta["page"]
@@ -179,8 +181,11 @@ class EastmoneySpider(WireSpider):
     def text_failed(self, failure: TwistedFailure) -> scrapy.Request:
         request = failure.request  # type: ignore[attr-defined]
         entry = ListEntry.from_context(request.meta["wm_context"])
-        logger.info("GetNewsText failed for %s (%s); trying the article page", entry.article_id,
-                    describe_failure(failure))
+        logger.info(
+            "GetNewsText failed for %s (%s); trying the article page",
+            entry.article_id,
+            describe_failure(failure),
+        )
         return self._page_request(entry.article_id, entry)
 
     def parse_page(self, response: Response) -> Iterator[ArticleItem]:
@@ -190,8 +195,12 @@ class EastmoneySpider(WireSpider):
         try:
             item = extract_article_page(response.text, entry, url=entry.url if entry else response.url)
         except (ExtractionError, AttributeError) as err:
-            self.fail(key=key, url=response.url, error=f"article page: {err}", context={"entry": context}
-                      if entry else {})
+            self.fail(
+                key=key,
+                url=response.url,
+                error=f"article page: {err}",
+                context={"entry": context} if entry else {},
+            )
             return
         yield self._finish(item, context if entry else {})
 
