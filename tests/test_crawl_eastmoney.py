@@ -384,3 +384,24 @@ def test_fetch_rejects_unknown_urls(make_config):
     result = run_cli("fetch", "https://example.org/whatever", "--config", str(make_config()))
     assert result.returncode == 2
     assert "not an article URL" in result.stderr
+
+
+def test_scrapy_crawl_from_the_repo_root_uses_the_same_config(eastmoney_demo, make_config, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    config = make_config()
+    env = {**os.environ, "WIREMIRROR_CONFIG": str(config), "WIREMIRROR_LOOPBACK_ONLY": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "scrapy", "crawl", "eastmoney", "-s", "LOG_LEVEL=WARNING"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert posts_in(tmp_path / "output") == [SEED, NIO, FALLBACK]

@@ -1,0 +1,139 @@
+"""Item pipelines on hand-made items, built from a real crawler (no crawl, no network)."""
+
+from __future__ import annotations
+
+import pytest
+from scrapy.exceptions import DropItem
+from scrapy.utils.test import get_crawler
+
+from crawler.config import parse_config
+from crawler.items import ArticleItem
+from crawler.runtime import get_state
+from crawler.spiders.eastmoney import EastmoneySpider
+from crawler.timeutil import parse_beijing
+from pipelines.category import CategoryPipeline
+from pipelines.clean import CleanArticlePipeline
+from pipelines.dedupe import DedupeArticlePipeline
+from pipelines.jekyll import JekyllPostPipeline
+from pipelines.validate import ValidateArticlePipeline
+
+
+@pytest.fixture
+def crawler(tmp_path):
+    config = parse_config(
+        {"output": {"dir": str(tmp_path / "out")}, "state": {"dir": str(tmp_path / "state")}}
+    )
+    crawler = get_crawler(EastmoneySpider, {"WIREMIRROR_CONFIG": config})
+    crawler.stats.open_spider()
+    yield crawler
+    get_state(crawler).close()
+
+
+def item(**kw) -> ArticleItem:
+    base = {
+        "source": "eastmoney",
+        "article_id": "202205260000000001",
+        "title": "标题",
+        "published": parse_beijing("2022-05-26 08:00:00"),
+        "body_html": "<p>　　正文{{ x }}</p><script>x()</script>",
+        "url": "https://finance.eastmoney.com/a/202205260000000001.html",
+        "media": "新华社",
+    }
+    base.update(kw)
+    return ArticleItem(**base)
+
+
+def run_all(crawler, it):
+    for cls in (
+        ValidateArticlePipeline,
+        CleanArticlePipeline,
+        DedupeArticlePipeline,
+        CategoryPipeline,
+        JekyllPostPipeline,
+    ):
+        it = cls.from_crawler(crawler).process_item(it)
+    return it
+
+
+def test_validate_drops_and_records_invalid_items(crawler):
+    pipeline = ValidateArticlePipeline.from_crawler(crawler)
+    with pytest.raises(DropItem, match="empty title"):
+        pipeline.process_item(item(title="  "))
+    with pytest.raises(DropItem, match="no publish time"):
+        pipeline.process_item(item(article_id="202205260000000002", published=None))
+    with pytest.raises(DropItem, match="future"):
+        pipeline.process_item(
+            item(article_id="202205260000000003", published=parse_beijing("2099-01-01 00:00"))
+        )
+    keys = [f.key for f in get_state(crawler).failures()]
+    assert keys == [
+        "eastmoney:202205260000000001",
+        "eastmoney:202205260000000002",
+        "eastmoney:202205260000000003",
+    ]
+    assert crawler.stats.get_value("wiremirror/failed") == 3
+
+
+def test_full_chain_writes_a_clean_post_and_marks_it_known(crawler, tmp_path):
+    done = run_all(crawler, item())
+    post = (tmp_path / "out" / "_posts" / "2022-05-26-NW202205260000000001.md").read_text(encoding="utf-8")
+    assert "<script" not in post
+    assert "{{" not in post and "&#123;&#123; x &#125;&#125;" in post
+    assert "<p>正文" in post  # the 　　 indent is gone
+    assert done.category == "xinhuashe"
+    assert get_state(crawler).is_known("eastmoney:202205260000000001")
+    assert crawler.stats.get_value("wiremirror/new") == 1
+
+
+def test_unchanged_article_is_not_rewritten(crawler, tmp_path):
+    run_all(crawler, item())
+    path = tmp_path / "out" / "_posts" / "2022-05-26-NW202205260000000001.md"
+    before = path.stat().st_mtime_ns
+    run_all(crawler, item())
+    assert path.stat().st_mtime_ns == before
+    assert crawler.stats.get_value("wiremirror/unchanged") == 1
+
+
+def test_changed_article_is_updated_in_place(crawler, tmp_path):
+    run_all(crawler, item())
+    run_all(crawler, item(body_html="<p>更正后的正文</p>"))
+    path = tmp_path / "out" / "_posts" / "2022-05-26-NW202205260000000001.md"
+    assert "更正后的正文" in path.read_text(encoding="utf-8")
+    assert get_state(crawler).get_article("eastmoney:202205260000000001").revision == 2
+    assert crawler.stats.get_value("wiremirror/updated") == 1
+
+
+def test_same_story_from_eastmoney_becomes_an_alias_of_the_chinanews_original(crawler, tmp_path):
+    cns = item(
+        source="chinanews",
+        article_id="10606399",
+        media="中国新闻网",
+        url="https://www.chinanews.com.cn/gn/2022/05-26/10606399.shtml",
+        title="同一条新闻",
+    )
+    run_all(crawler, cns)
+    em = item(media="中国新闻网", title="同一条新闻！")  # punctuation differs, same story
+    with pytest.raises(DropItem, match="alias"):
+        run_all(crawler, em)
+    state = get_state(crawler)
+    assert state.resolve("eastmoney:202205260000000001") == "chinanews:10606399"
+    assert sorted(p.name for p in (tmp_path / "out" / "_posts").iterdir()) == ["2022-05-26-cns10606399.md"]
+
+
+def test_chinanews_original_supersedes_an_earlier_eastmoney_copy(crawler, tmp_path):
+    run_all(crawler, item(media="中国新闻网", title="同一条新闻"))
+    cns = item(
+        source="chinanews",
+        article_id="10606399",
+        media="中国新闻网",
+        url="https://www.chinanews.com.cn/gn/2022/05-26/10606399.shtml",
+        title="同一条新闻",
+    )
+    run_all(crawler, cns)
+    posts = sorted(p.name for p in (tmp_path / "out" / "_posts").iterdir())
+    assert posts == ["2022-05-26-cns10606399.md"]
+    text = (tmp_path / "out" / "_posts" / posts[0]).read_text(encoding="utf-8")
+    assert "eastmoney:202205260000000001" in text  # the Eastmoney id is recorded on the original
+    state = get_state(crawler)
+    assert state.count_articles() == 1
+    assert state.resolve("eastmoney:202205260000000001") == "chinanews:10606399"
