@@ -53,6 +53,7 @@ class CrawlConfig:
     lock_timeout: float = 60.0  # seconds to wait for another crawl of the same source
     retry_backoff: float = 600.0  # seconds before a failed article is tried again (doubles)
     retry_max_attempts: int = 8
+    retry_after_max: float = 300.0  # longest 429/503 Retry-After waited for in a run; longer: retry next run
     captures: bool = True  # keep every response in WARC files under the state dir
     loopback_only: bool = False  # refuse every request not aimed at 127.0.0.1 (tests, demo, benchmarks)
     log_level: str = "INFO"
@@ -88,9 +89,13 @@ class ChinanewsConfig:
     base_url: str = "https://www.chinanews.com.cn"
     scroll_enabled: bool = True
     scroll_pages: int = 10
-    rss_enabled: bool = True
+    # RSS repeats the first scroll page; off by default so a no-change run costs one request
+    rss_enabled: bool = False
     rss_feeds: list[str] = field(default_factory=lambda: ["scroll-news"])
     day_archive_enabled: bool = True
+    # today's and yesterday's day archives are read at most this often (seconds), and always on the
+    # first run after a longer pause: the catch-up after downtime without a cost on every run
+    day_archive_interval: float = 3600.0
     channels: list[str] = field(default_factory=list)  # empty: every channel
     skip_video: bool = True
     skip_photo: bool = True
@@ -279,7 +284,7 @@ def _validate(config: Config) -> None:
             if url is not None and not url.startswith(("http://", "https://")):
                 raise ConfigError(f"sources.{name}.{key}: expected an http(s) URL, got {url!r}")
     for job, spec in config.schedule.jobs.items():
-        if not spec.interval and not spec.cron:
+        if spec.enabled and not spec.interval and not spec.cron:
             raise ConfigError(f"schedule.{job}: set interval (seconds) or cron")
     if config.crawl.download_delay < 0 or config.crawl.timeout <= 0:
         raise ConfigError("crawl.download_delay must be >= 0 and crawl.timeout > 0")

@@ -56,10 +56,18 @@ class Housekeeping:
     default: ScheduleJob
 
 
+# Each crawl already retries the failures that are due, so "retry" (an extra crawl of every source)
+# is off by default; rotation moves posts out of _posts, which the site must ask for.
 HOUSEKEEPING: tuple[Housekeeping, ...] = (
-    Housekeeping("retry", ("retry",), ScheduleJob(interval=3600.0, jitter=60.0)),
-    Housekeeping("catchup", ("catchup", "chinanews"), ScheduleJob(cron="30 3 * * *", jitter=300.0)),
-    Housekeeping("rotate", ("archive", "rotate"), ScheduleJob(cron="10 4 * * *")),
+    Housekeeping("retry", ("crawl",), ScheduleJob(enabled=False, interval=3600.0, jitter=60.0)),
+    Housekeeping(
+        "catchup",
+        ("backfill", "chinanews", "--since", "{yesterday}"),
+        ScheduleJob(cron="30 3 * * *", jitter=300.0),
+    ),
+    Housekeeping(
+        "rotate", ("archive", "rotate", "--keep-days", "3"), ScheduleJob(enabled=False, cron="10 4 * * *")
+    ),
     Housekeeping("categories", ("archive", "categories"), ScheduleJob(cron="40 4 * * *")),
 )
 
@@ -106,15 +114,28 @@ def job_prefix() -> list[str]:
     return shlex.split(custom) if custom else [sys.executable, "-m", "crawler"]
 
 
-def job_command(cfg: Config, spec: JobSpec, prefix: Sequence[str] | None = None) -> list[str]:
+def child_env() -> dict[str, str]:
+    """The daemon's environment; Scrapy finds the project settings whatever the working folder."""
+    return {
+        **os.environ,
+        "SCRAPY_SETTINGS_MODULE": os.environ.get("SCRAPY_SETTINGS_MODULE", "crawler.settings"),
+    }
+
+
+def job_command(
+    cfg: Config, spec: JobSpec, prefix: Sequence[str] | None = None, *, now: datetime | None = None
+) -> list[str]:
     """The argv of one run, e.g. ``python -m crawler --config /etc/wm.toml crawl eastmoney``.
 
-    ``--config`` goes before the subcommand, where every subcommand accepts it.
+    ``--config`` goes before the subcommand, where every subcommand accepts it; ``{yesterday}``
+    in an argument becomes yesterday's date in the schedule's zone.
     """
     argv = list(prefix if prefix is not None else job_prefix())
     if cfg.path:
         argv += ["--config", cfg.path]
-    return [*argv, *spec.args]
+    today = (now or datetime.now(ZoneInfo(cfg.schedule.timezone))).date()
+    yesterday = (today - timedelta(days=1)).isoformat()
+    return [*argv, *(arg.replace("{yesterday}", yesterday) for arg in spec.args)]
 
 
 _DOW = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
@@ -247,7 +268,9 @@ class JobRunner:
             return True
         argv = [*job_command(self.cfg, spec, self.prefix), "--help"]
         try:
-            probe = subprocess.run(argv, cwd=self.cfg.base_dir, capture_output=True, timeout=120, check=False)
+            probe = subprocess.run(
+                argv, cwd=self.cfg.base_dir, env=child_env(), capture_output=True, timeout=120, check=False
+            )
             ok, why = probe.returncode == 0, probe.stderr.decode("utf-8", "replace").strip()
         except (OSError, subprocess.TimeoutExpired) as err:
             ok, why = False, str(err)
@@ -274,7 +297,7 @@ class JobRunner:
                 log.info("%s: not started, the daemon is shutting down", spec.id)
                 return None
             proc = subprocess.Popen(
-                argv, cwd=self.cfg.base_dir, stdin=subprocess.DEVNULL, start_new_session=True
+                argv, cwd=self.cfg.base_dir, env=child_env(), stdin=subprocess.DEVNULL, start_new_session=True
             )
             self._children[spec.id] = proc
         started = time.monotonic()
@@ -451,7 +474,7 @@ class Daemon:
             spec: JobSpec = job.args[0]
             result = self.runner.results.get(job.id, JobResult())
             jobs[job.id] = {
-                "next_run": iso(job.next_run_time) if job.next_run_time else None,
+                "next_run": iso(nxt) if (nxt := getattr(job, "next_run_time", None)) else None,
                 "trigger": str(job.trigger),
                 "command": shlex.join(job_command(self.cfg, spec, self.runner.prefix)),
                 "last_start": result.last_start or None,
@@ -512,12 +535,16 @@ class Daemon:
         grace = self.cfg.schedule.shutdown_grace
         self.runner.stop_accepting()
         forwarded = self.runner.signal_children(first)
-        log.warning(
-            "received %s: starting no new jobs; waiting up to %.0fs for %s",
-            signal.Signals(first).name,
-            grace,
-            ", ".join(forwarded) or "nothing",
-        )
+        name = signal.Signals(first).name
+        if forwarded:
+            log.warning(
+                "received %s: starting no new jobs; passed it on to %s and waiting up to %.0fs",
+                name,
+                ", ".join(forwarded),
+                grace,
+            )
+        else:
+            log.warning("received %s: no job running; stopping", name)
         try:
             self._scheduler.pause()
             self._scheduler.shutdown(wait=False)

@@ -15,9 +15,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from crawler.config import Config
-from crawler.timeutil import now_beijing, to_beijing
+from crawler.timeutil import BEIJING, now_beijing, to_beijing
 
 FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
 _HANDLER_MARK = "_wiremirror_handler"
@@ -49,7 +50,31 @@ def _prune(cfg: Config, source: str, keep_path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _install(handler: logging.Handler, kind: str, level: int) -> None:
+class _ZonedFormatter(logging.Formatter):
+    """Timestamps in the schedule's zone (Beijing), with the offset, like every time we print."""
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        super().__init__(FORMAT)
+        self.tz = tz
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        stamp = datetime.fromtimestamp(record.created, self.tz)
+        return (
+            stamp.strftime(datefmt or "%Y-%m-%d %H:%M:%S")
+            + f",{int(record.msecs):03d}"
+            + stamp.strftime("%z")
+        )
+
+
+class _DropRepeats(logging.Filter):
+    """APScheduler warns about skipped and missed runs; the daemon logs the same event more usefully."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = str(record.msg)
+        return "maximum number of running instances" not in text and "was missed by" not in text
+
+
+def _install(handler: logging.Handler, kind: str, level: int, tz: ZoneInfo = BEIJING) -> None:
     """Add ``handler`` to the root logger, replacing an earlier handler of the same kind."""
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, _HANDLER_MARK, None) == kind]:
@@ -57,7 +82,7 @@ def _install(handler: logging.Handler, kind: str, level: int) -> None:
         old.close()
     setattr(handler, _HANDLER_MARK, kind)
     handler.setLevel(level)
-    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.setFormatter(_ZonedFormatter(tz))
     root.addHandler(handler)
     if root.level == logging.NOTSET or root.level > level:
         root.setLevel(level)
@@ -71,7 +96,8 @@ def configure_run_logging(cfg: Config, source: str) -> Path:
     """
     path = run_log_path(cfg, source)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _install(logging.FileHandler(path, encoding="utf-8"), "run", _level(cfg.logging.level))
+    level = _level(cfg.logging.level)
+    _install(logging.FileHandler(path, encoding="utf-8"), "run", level, ZoneInfo(cfg.schedule.timezone))
     _prune(cfg, source, path)
     return path
 
@@ -92,11 +118,16 @@ def configure_daemon_logging(cfg: Config, *, stderr: bool = True) -> Path:
     path = daemon_log_path(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
     level = _level(cfg.logging.level)
-    _install(logging.handlers.WatchedFileHandler(path, encoding="utf-8"), "daemon-file", level)
+    tz = ZoneInfo(cfg.schedule.timezone)
+    _install(logging.handlers.WatchedFileHandler(path, encoding="utf-8"), "daemon-file", level, tz)
     if stderr:
-        _install(logging.StreamHandler(sys.stderr), "daemon-stderr", level)
+        _install(logging.StreamHandler(sys.stderr), "daemon-stderr", level, tz)
     # APScheduler's INFO lines ("Running job …") repeat what the daemon logs itself.
     logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
+    for name in ("apscheduler.scheduler", "apscheduler.executors.default", "apscheduler.executors.internal"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropRepeats) for f in logger.filters):
+            logger.addFilter(_DropRepeats())
     return path
 
 

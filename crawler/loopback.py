@@ -170,7 +170,7 @@ def _make_handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                 self.connection.setsockopt(
                     socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
                 )
-                self.connection.close()
+                self._hang_up()
                 return
             if route.fault == "redirect_loop":
                 self._send(302, b"", "text/plain", {"Location": self.path})
@@ -182,9 +182,17 @@ def _make_handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                 self.end_headers()
                 self.wfile.write(route.body[: max(1, len(route.body) // 2)])
                 self.wfile.flush()
-                self.connection.close()
+                self._hang_up()
                 return
             self._send(route.status, route.body, route.content_type, route.headers)
+
+        def _hang_up(self) -> None:
+            # rfile (a makefile) keeps the socket open after close(), and keep-alive would wait
+            # for a next request on it: close both and end the connection loop, so the client
+            # really sees the reset / the early end of the body now.
+            self.close_connection = True
+            self.rfile.close()
+            self.connection.close()
 
         def _send(self, status: int, body: bytes, ctype: str, headers: dict[str, str]) -> None:
             self.send_response(status)

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,8 @@ def run_spiders(
 
     from crawler.extensions.runrecord import summarise
 
+    # Installed copies run from any folder, where no scrapy.cfg names the settings module.
+    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
     settings = get_project_settings()
     settings.setdict(scrapy_settings_for(config), priority="project")
     settings.setdict(overrides or {}, priority="cmdline")

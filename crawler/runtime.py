@@ -60,6 +60,7 @@ def scrapy_settings_for(config: Config) -> dict[str, Any]:
         "DOWNLOAD_MAXSIZE": crawl.max_size,
         "DOWNLOAD_WARNSIZE": min(crawl.max_size, 4 * 1024 * 1024),
         "RETRY_TIMES": crawl.retry_times,
+        "RETRY_AFTER_MAX": crawl.retry_after_max,
         "LOG_LEVEL": crawl.log_level,
         "LOOPBACK_ONLY": crawl.loopback_only,
     }

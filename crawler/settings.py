@@ -37,6 +37,13 @@ ITEM_PIPELINES = {
 }
 DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.loopbackguard.LoopbackGuardMiddleware": 50,
+    # Scrapy's retry, plus Retry-After honoured on 429/503 (same slot: 550)
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawler.middlewares.retryafter.RetryAfterMiddleware": 550,
+    # sees responses before the retry middleware: a block is a failure, never retried at once
+    "crawler.middlewares.challenge.ChallengeMiddleware": 560,
+    # sees 3xx before RedirectMiddleware (600): a loop fails loudly instead of being dropped
+    "crawler.middlewares.redirectloop.RedirectLoopMiddleware": 610,
 }
 EXTENSIONS = {
     "crawler.extensions.runrecord.RunRecorder": 500,

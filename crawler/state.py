@@ -199,6 +199,12 @@ class StateStore:
         ).fetchone()
         return ArticleRecord(**dict(row)) if row else None
 
+    def find_all_by_match_key(self, match_key: str) -> list[ArticleRecord]:
+        if not match_key:
+            return []
+        rows = self.conn.execute("SELECT * FROM articles WHERE match_key = ? ORDER BY first_seen", (match_key,))
+        return [ArticleRecord(**dict(row)) for row in rows]
+
     def record_article(
         self,
         *,
@@ -331,6 +337,23 @@ class StateStore:
             (source, iso(now or now_beijing()), max_attempts, limit),
         )
         return [self._failure(r) for r in rows]
+
+    def waiting_failures(
+        self, keys: Iterable[str], *, now: datetime | None = None, max_attempts: int = 8
+    ) -> set[str]:
+        """The subset of ``keys`` whose failure is not due yet (backoff) or has used up its attempts."""
+        wanted = list(dict.fromkeys(keys))
+        stamp = iso(now or now_beijing())
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"SELECT key FROM failures WHERE key IN ({marks}) AND (next_retry > ? OR attempts >= ?)",
+                (*chunk, stamp, max_attempts),
+            )
+            found.update(str(r[0]) for r in rows)
+        return found
 
     def failures(self, source: str | None = None) -> list[Failure]:
         sql, args = "SELECT * FROM failures", cast(tuple[str, ...], ())

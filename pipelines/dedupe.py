@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 SOURCE_PREFERENCE = ("chinanews", "eastmoney")
 
 
-def _rank(source: str) -> int:
+def rank(source: str) -> int:
     return SOURCE_PREFERENCE.index(source) if source in SOURCE_PREFERENCE else len(SOURCE_PREFERENCE)
 
 
@@ -51,7 +51,7 @@ class DedupeArticlePipeline:
         other = self.state.find_by_match_key(match_key(item.title, item.published))
         if other is None or other.key == item.key or other.source == item.source:
             return item
-        if _rank(item.source) < _rank(other.source):
+        if rank(item.source) < rank(other.source):
             # This copy is the original: it takes over; the jekyll pipeline retires the other post.
             item.aliases.append(other.key)
             self.stats.inc_value("dedupe/superseded")

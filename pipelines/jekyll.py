@@ -16,6 +16,7 @@ from crawler.failures import record_item_failure
 from crawler.matching import match_key
 from crawler.runtime import get_config, get_state
 from crawler.timeutil import iso
+from pipelines.dedupe import rank
 from pipelines.render import RenderedPost, SiteSettings, render_post
 from pipelines.store import PostStore, UnsafePathError
 
@@ -69,6 +70,8 @@ class JekyllPostPipeline:
             logger.error("cannot write %s for %s: %s", relpath, item.key, err)
             raise DropItem(f"{item.key}: cannot write post: {err}") from err
         self._record(item, rendered, relpath, retired)
+        if self._lost_race(item, relpath):
+            raise DropItem(f"{item.key}: same story as an original recorded meanwhile")
         self.stats.inc_value("wiremirror/updated" if existing else "wiremirror/new")
         if written:
             logger.info("%s %s → %s", "updated" if existing else "new", item.key, relpath)
@@ -84,6 +87,28 @@ class JekyllPostPipeline:
                     self.store.remove(other.post_path)
                 retired.append(other.key)
         return retired
+
+    def _lost_race(self, item: ArticleItem, relpath: str) -> bool:
+        """Settle a story that another source's crawl recorded between our dedupe check and now.
+
+        Crawls of different sources run in parallel, so the check in the dedupe pipeline can miss
+        a copy written a moment later. Both sides run this after recording; each step is idempotent,
+        so they converge on one post: the preferred source's.
+        """
+        for other in self.state.find_all_by_match_key(match_key(item.title, item.published)):
+            if other.key == item.key or other.source == item.source:
+                continue
+            if rank(item.source) < rank(other.source):
+                if other.post_path and other.post_path != relpath:
+                    self.store.remove(other.post_path)
+                self.state.supersede(other.key, item.key)
+                self.stats.inc_value("dedupe/superseded")
+                continue
+            self.store.remove(relpath)
+            self.state.supersede(item.key, other.key)
+            self.stats.inc_value("dedupe/aliased")
+            return True
+        return False
 
     def _record(self, item: ArticleItem, rendered: RenderedPost, relpath: str, retired: list[str]) -> None:
         assert item.published is not None

@@ -61,11 +61,26 @@ class _PostDumper(yaml.SafeDumper):
     pass
 
 
-def _represent_quoted(dumper: yaml.SafeDumper, data: _QuotedStr) -> yaml.ScalarNode:
+def _represent_quoted(dumper: yaml.representer.SafeRepresenter, data: _QuotedStr) -> yaml.ScalarNode:
     return dumper.represent_scalar("tag:yaml.org,2002:str", str(data), style='"')
 
 
 _PostDumper.add_representer(_QuotedStr, _represent_quoted)
+
+# libyaml's emitter is ~10x faster and writes the same bytes as the pure-Python one for printable
+# Basic-Multilingual-Plane text (a Hypothesis test in tests/test_bench_smoke.py checks it). It
+# differs elsewhere (it escapes astral characters such as 𠀀 and some controls), so anything else
+# goes through the Python emitter: the bytes, and so the content hashes, never depend on which ran.
+_FastPostDumper: type[Any] | None = None
+if getattr(yaml, "__with_libyaml__", False):
+
+    class _CPostDumper(yaml.CSafeDumper):
+        pass
+
+    _CPostDumper.add_representer(_QuotedStr, _represent_quoted)
+    _FastPostDumper = _CPostDumper
+
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
 # Characters that YAML would escape anyway or that make titles unreadable/unsafe in layouts.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029\ufeff]")
@@ -76,11 +91,20 @@ def clean_text(value: str) -> str:
     return " ".join(_CONTROL.sub("", value).split())
 
 
+# Digits, or for 中国新闻网 videos/galleries (their own id spaces) a one-letter prefix: v123, p456.
+_SAFE_ID = re.compile(r"[vp]?[0-9]+")
+
+
+def valid_article_id(article_id: str) -> bool:
+    """Ids become file names: only digits (and the v/p prefix) can never traverse or collide."""
+    return bool(_SAFE_ID.fullmatch(article_id))
+
+
 def post_slug(item: ArticleItem) -> str:
     """The id part of the file name. ``NW<id>`` for Eastmoney media posts, the bare id for
     Eastmoney's own rolling news (as the predecessor named them), ``cns<id>`` for 中国新闻网 so its
     7–8 digit ids can never collide with Eastmoney's 17–18 digit ones."""
-    if not item.article_id.isdigit():
+    if not valid_article_id(item.article_id) or (item.source != "chinanews" and not item.article_id.isdigit()):
         raise ValueError(f"article id must be digits only, got {item.article_id!r}")
     if item.source == "chinanews":
         return f"cns{item.article_id}"
@@ -130,9 +154,25 @@ def front_matter(item: ArticleItem) -> dict[str, Any]:
     return meta
 
 
+def _emitter_neutral(value: Any) -> bool:
+    """True when both emitters write ``value`` identically: printable BMP strings, bools, lists, dicts."""
+    if isinstance(value, str):
+        return value.isprintable() and not _ASTRAL.search(value)
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, list):
+        return all(_emitter_neutral(v) for v in value)
+    if isinstance(value, dict):
+        return all(
+            isinstance(k, str) and _emitter_neutral(k) and _emitter_neutral(v) for k, v in value.items()
+        )
+    return False
+
+
 def _dump(meta: dict[str, Any]) -> str:
+    dumper = _FastPostDumper if _FastPostDumper is not None and _emitter_neutral(meta) else _PostDumper
     return yaml.dump(
-        meta, Dumper=_PostDumper, allow_unicode=True, sort_keys=False, default_flow_style=False, width=1 << 30
+        meta, Dumper=dumper, allow_unicode=True, sort_keys=False, default_flow_style=False, width=1 << 30
     )
 
 

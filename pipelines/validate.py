@@ -9,7 +9,7 @@ from scrapy.exceptions import DropItem
 
 from crawler.failures import record_item_failure
 from crawler.timeutil import now_beijing
-from pipelines.render import clean_text
+from pipelines.render import clean_text, valid_article_id
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -23,7 +23,7 @@ MAX_FUTURE = timedelta(hours=6)
 def problems(item: ArticleItem) -> list[str]:
     """Why ``item`` cannot become a post; empty when it can."""
     found = []
-    if not item.article_id.isdigit():
+    if not valid_article_id(item.article_id):
         found.append(f"bad article id {item.article_id!r}")
     if not clean_text(item.title):
         found.append("empty title")

@@ -1,7 +1,7 @@
 """Shared by the archive and site-build tests: a site in tmp_path filled through the real crawl pipelines.
 
-Items go through exactly the pipeline classes a crawl uses (``crawler.settings.ITEM_PIPELINES``,
-built with ``from_crawler``), so the posts on disk are what a crawl would write.
+Items go through exactly the pipeline classes a crawl uses (``crawler.settings.ITEM_PIPELINES`` in
+order, built with ``from_crawler``), so the posts on disk are what a crawl would write.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scrapy.exceptions import DropItem
+from scrapy.exceptions import DropItem, NotConfigured
 from scrapy.utils.test import get_crawler
 
 from crawler.config import Config, parse_config
@@ -31,13 +31,6 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CHINANEWS_PAGE = FIXTURES / "chinanews" / "article_2020-07-04_ll_9229287_left-t-template.html"
 CHINANEWS_URL = "https://www.chinanews.com.cn/ll/2020/07-04/9229287.shtml"
 EASTMONEY_FRAGMENT = FIXTURES / "eastmoney" / "clean-real-nw202204082336871455" / "input.html"
-PIPELINES = (
-    "pipelines.validate.ValidateArticlePipeline",
-    "pipelines.clean.CleanArticlePipeline",
-    "pipelines.dedupe.DedupeArticlePipeline",
-    "pipelines.category.CategoryPipeline",
-    "pipelines.jekyll.JekyllPostPipeline",
-)
 
 
 def make_config(root: Path, **sections: dict[str, Any]) -> Config:
@@ -62,12 +55,20 @@ class Crawl:
     """The crawl's item pipelines, in order, on one crawler (and so one state store)."""
 
     def __init__(self, config: Config) -> None:
-        # ITEM_PIPELINES of crawler/settings.py, kept in sync by test_pipeline_chain_matches_settings
+        from crawler import settings
+
         self.crawler = get_crawler(settings_dict={"WIREMIRROR_CONFIG": config})
         self.stages = []
-        for dotted in PIPELINES:
+        enabled = sorted(
+            (order, path) for path, order in settings.ITEM_PIPELINES.items() if order is not None
+        )
+        for _, dotted in enabled:
             module, name = dotted.rsplit(".", 1)
-            self.stages.append(getattr(import_module(module), name).from_crawler(self.crawler))
+            try:
+                self.stages.append(getattr(import_module(module), name).from_crawler(self.crawler))
+            except NotConfigured:
+                continue  # switched off by the config, as in a crawl (e.g. image download)
+        assert [type(s).__name__ for s in self.stages][-1] == "JekyllPostPipeline"
 
     def feed(self, item: ArticleItem) -> bool:
         """True when the item made it through every pipeline."""
@@ -88,13 +89,26 @@ class Crawl:
         self.state.close()
 
 
-def eastmoney_item(article_id: str, *, title: str, published: datetime, media: str = "上海证券报",
-                   body_html: str | None = None, fetched_at: datetime | None = None) -> ArticleItem:
+def eastmoney_item(
+    article_id: str,
+    *,
+    title: str,
+    published: datetime,
+    media: str = "上海证券报",
+    body_html: str | None = None,
+    fetched_at: datetime | None = None,
+) -> ArticleItem:
     """An Eastmoney item through the real GetNewsText extractor (the real fragment unless ``body_html``)."""
     body = body_html if body_html is not None else EASTMONEY_FRAGMENT.read_text(encoding="utf-8")
     entry = eastmoney.ListEntry(
-        article_id=article_id, info_code=f"NW{article_id}", title=title, published=published, media=media,
-        summary="", url=f"https://finance.eastmoney.com/a/{article_id}.html", feed="columns",
+        article_id=article_id,
+        info_code=f"NW{article_id}",
+        title=title,
+        published=published,
+        media=media,
+        summary="",
+        url=f"https://finance.eastmoney.com/a/{article_id}.html",
+        feed="columns",
     )
     item = eastmoney.extract_text_payload(json.dumps({"text": body}), entry, url=entry.url)
     assert item is not None
@@ -104,8 +118,13 @@ def eastmoney_item(article_id: str, *, title: str, published: datetime, media: s
     return item
 
 
-def chinanews_item(*, title: str | None = None, published: datetime | None = None,
-                   body_html: str | None = None, article_id: str | None = None) -> ArticleItem:
+def chinanews_item(
+    *,
+    title: str | None = None,
+    published: datetime | None = None,
+    body_html: str | None = None,
+    article_id: str | None = None,
+) -> ArticleItem:
     """The real 中国新闻网 fixture page through the real extractor, optionally with hostile overrides."""
     item = chinanews.extract_article(CHINANEWS_PAGE.read_text(encoding="utf-8"), url=CHINANEWS_URL)
     changes: dict[str, Any] = {"fetched_at": now_beijing()}
@@ -154,5 +173,9 @@ def jekyll_build(site: Path, dest: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "JEKYLL_ENV": "production"}
     return subprocess.run(
         [jekyll, "build", "--safe", "--source", str(site), "--destination", str(dest)],
-        capture_output=True, text=True, env=env, timeout=600, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
     )

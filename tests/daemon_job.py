@@ -7,7 +7,7 @@ as Scrapy does. Every step is appended to a JSON-lines event file the test reads
 
 Environment: DAEMON_JOB_EVENTS (event file), DAEMON_JOB_SECONDS / DAEMON_JOB_SECONDS_<SOURCE>
 (run length), DAEMON_JOB_ITEMS (posts per run), DAEMON_JOB_IGNORE_TERM=1 (keep going on signals),
-DAEMON_JOB_KNOWN (commands that exist, default "crawl").
+DAEMON_JOB_KNOWN (comma-separated command prefixes that exist, default "crawl").
 """
 
 from __future__ import annotations
@@ -34,14 +34,14 @@ def main(argv: list[str]) -> int:
         config, argv = argv[1], argv[2:]
     known = os.environ.get("DAEMON_JOB_KNOWN", "crawl").split(",")
     if "--help" in argv:
-        if argv[0] in known:
+        if any(" ".join(argv).startswith(k) for k in known):
             print(f"usage: wiremirror {argv[0]} ...")
             return 0
         print(f"wiremirror: error: argument COMMAND: invalid choice: {argv[0]!r}", file=sys.stderr)
         return 2
     command = argv[0]
     job = " ".join(argv)
-    source = argv[1] if command == "crawl" else command
+    source = argv[1] if command == "crawl" and len(argv) > 1 else command
     stopping: list[int] = []
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -55,7 +55,9 @@ def main(argv: list[str]) -> int:
     store = StateStore(cfg.db_path)
     run_id = store.start_run(source)
     event("start", job=job, run=run_id)
-    seconds = float(os.environ.get(f"DAEMON_JOB_SECONDS_{source.upper()}", os.environ.get("DAEMON_JOB_SECONDS", "0.2")))
+    seconds = float(
+        os.environ.get(f"DAEMON_JOB_SECONDS_{source.upper()}", os.environ.get("DAEMON_JOB_SECONDS", "0.2"))
+    )
     items = int(os.environ.get("DAEMON_JOB_ITEMS", "2"))
     posts = cfg.posts_dir
     posts.mkdir(parents=True, exist_ok=True)
@@ -73,8 +75,15 @@ def main(argv: list[str]) -> int:
             os.fsync(fh.fileno())
         os.replace(tmp, posts / name)
         store.record_article(
-            key=f"{source}:{run_id}-{i}", source=source, article_id=f"{run_id}-{i}", media="", url="",
-            title=f"run {run_id} item {i}", published="", content_hash=str(len(body)), post_path=f"_posts/{name}",
+            key=f"{source}:{run_id}-{i}",
+            source=source,
+            article_id=f"{run_id}-{i}",
+            media="",
+            url="",
+            title=f"run {run_id} item {i}",
+            published="",
+            content_hash=str(len(body)),
+            post_path=f"_posts/{name}",
         )
         written += 1
     outcome = "interrupted" if stopping else "ok"

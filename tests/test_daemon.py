@@ -9,6 +9,7 @@ with generous deadlines and only assert lower bounds on time, so a slow machine 
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -29,7 +30,9 @@ import tomli_w
 from crawler import daemon
 from crawler.config import ConfigError, ScheduleJob, parse_config
 from crawler.locks import EXIT_LOCKED
+from crawler.loopback import LoopbackServer
 from crawler.timeutil import iso
+from tests.conftest import DEMO_DATA, loopback_config, posts_in, read_post
 
 REPO = Path(__file__).resolve().parent.parent
 JOB_SCRIPT = REPO / "tests" / "daemon_job.py"
@@ -63,8 +66,13 @@ def pid_alive(pid: int) -> bool:
 
 def schedule_section(**jobs: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
-        "heartbeat_interval": 0.5, "shutdown_grace": 15.0, "misfire_grace_time": 30.0, "crawl_timeout": 60.0,
-        "retry": OFF, "rotate": OFF, "categories": OFF,
+        "heartbeat_interval": 0.5,
+        "shutdown_grace": 15.0,
+        "misfire_grace_time": 30.0,
+        "crawl_timeout": 60.0,
+        "retry": OFF,
+        "rotate": OFF,
+        "categories": OFF,
     }
     base.update(jobs)
     return base
@@ -73,7 +81,9 @@ def schedule_section(**jobs: Any) -> dict[str, Any]:
 class DaemonRun:
     """One ``wiremirror schedule`` process plus what its stand-in jobs reported."""
 
-    def __init__(self, folder: Path, config: dict[str, Any], env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, folder: Path, config: dict[str, Any], env: dict[str, str] | None = None, *, real: bool = False
+    ) -> None:
         self.folder = folder
         self.config_path = folder / "wiremirror.toml"
         self.config_path.write_text(tomli_w.dumps(config), encoding="utf-8")
@@ -81,10 +91,12 @@ class DaemonRun:
         self.env = {
             **os.environ,
             "PYTHONPATH": str(REPO),
-            daemon.JOB_PREFIX_ENV: f"{sys.executable} {JOB_SCRIPT}",
             "DAEMON_JOB_EVENTS": str(self.events_path),
             **(env or {}),
         }
+        self.env.pop(daemon.JOB_PREFIX_ENV, None)
+        if not real:  # jobs run the stand-in; real=True runs `python -m crawler crawl`
+            self.env[daemon.JOB_PREFIX_ENV] = f"{sys.executable} {JOB_SCRIPT}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.stderr_path = folder / "daemon.stderr"
 
@@ -92,7 +104,10 @@ class DaemonRun:
         with open(self.stderr_path, "ab") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "crawler", "--config", str(self.config_path), "schedule"],
-                cwd=self.folder, env=self.env, stdout=err, stderr=err,
+                cwd=self.folder,
+                env=self.env,
+                stdout=err,
+                stderr=err,
             )
         return self
 
@@ -126,7 +141,12 @@ class DaemonRun:
     def status(self) -> dict[str, Any]:
         out = subprocess.run(
             [sys.executable, "-m", "crawler", "--config", str(self.config_path), "status", "--json"],
-            cwd=self.folder, env=self.env, capture_output=True, text=True, check=True, timeout=60,
+            cwd=self.folder,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
         )
         return dict(json.loads(out.stdout))
 
@@ -135,14 +155,14 @@ class DaemonRun:
 def run_daemon(tmp_path: Path) -> Iterator[Callable[..., DaemonRun]]:
     started: list[DaemonRun] = []
 
-    def make(schedule: dict[str, Any], *, chinanews: bool = False, env: dict[str, str] | None = None) -> DaemonRun:
-        config = {
-            "output": {"dir": "output"},
-            "state": {"dir": "state"},
-            "sources": {"chinanews": {"enabled": chinanews}},
-            "schedule": schedule,
-        }
-        run = DaemonRun(tmp_path, config, env).start()
+    def make(
+        schedule: dict[str, Any], *, env: dict[str, str] | None = None, config: dict[str, Any] | None = None
+    ) -> DaemonRun:
+        """A daemon over the stand-in jobs, or with ``config`` (a loopback config) over real crawls."""
+        data = dict(config or {"output": {"dir": "output"}, "state": {"dir": "state"}})
+        data["schedule"] = schedule
+        data.setdefault("sources", {}).setdefault("chinanews", {})["enabled"] = False
+        run = DaemonRun(tmp_path, data, env, real=config is not None).start()
         started.append(run)
         return run
 
@@ -159,19 +179,24 @@ def run_daemon(tmp_path: Path) -> Iterator[Callable[..., DaemonRun]]:
 
 
 def test_scheduler_has_fixed_ids_explicit_timezone_and_deliberate_defaults() -> None:
-    cfg = parse_config({
-        "schedule": {
-            "misfire_grace_time": 120.0,
-            "eastmoney": {"interval": 300, "jitter": 20},
-            "chinanews": {"cron": "*/10 6-23 * * *"},
-            "rotate": OFF,
+    cfg = parse_config(
+        {
+            "schedule": {
+                "misfire_grace_time": 120.0,
+                "eastmoney": {"interval": 300, "jitter": 20},
+                "chinanews": {"cron": "*/10 6-23 * * *"},
+                "retry": {"interval": 1800},  # off by default; configuring it turns it on
+                "categories": OFF,
+            }
         }
-    })
+    )
     scheduler = daemon.build_scheduler(cfg)
     jobs = {job.id: job for job in scheduler.get_jobs()}
     assert set(jobs) == {
-        "crawl:eastmoney", "crawl:chinanews", "housekeeping:retry", "housekeeping:catchup",
-        "housekeeping:categories",
+        "crawl:eastmoney",
+        "crawl:chinanews",
+        "housekeeping:retry",
+        "housekeeping:catchup",
     }
     assert str(scheduler.timezone) == "Asia/Shanghai"
     defaults = scheduler._job_defaults
@@ -203,17 +228,19 @@ def test_crontab_weekdays_mean_what_crontab_means() -> None:
 
 def test_unknown_schedule_table_is_an_error_naming_it() -> None:
     cfg = parse_config({"schedule": {"eastmony": {"interval": 60}}})
-    with pytest.raises(ConfigError, match="schedule.eastmony"):
+    with pytest.raises(ConfigError, match=r"schedule\.eastmony"):
         daemon.build_scheduler(cfg)
 
 
 def test_disabled_sources_and_jobs_are_not_scheduled() -> None:
-    cfg = parse_config({
-        "sources": {"chinanews": {"enabled": False}},
-        "schedule": {"eastmoney": {"interval": 60, "enabled": False}, "retry": OFF},
-    })
+    cfg = parse_config(
+        {
+            "sources": {"chinanews": {"enabled": False}},
+            "schedule": {"eastmoney": {"interval": 60, "enabled": False}, "retry": OFF},
+        }
+    )
     ids = {job.spec.id for job in daemon.plan_jobs(cfg)}
-    assert ids == {"housekeeping:rotate", "housekeeping:categories"}  # catch-up is chinanews-only
+    assert ids == {"housekeeping:categories"}  # catch-up is chinanews-only; rotate is off by default
 
 
 def test_catch_up_is_one_run_now_and_a_recent_run_keeps_its_rhythm() -> None:
@@ -221,7 +248,7 @@ def test_catch_up_is_one_run_now_and_a_recent_run_keeps_its_rhythm() -> None:
     now = datetime(2024, 5, 1, 12, 30, tzinfo=BEIJING)
     never = {job.spec.id: job for job in daemon.plan_jobs(cfg, {}, now)}
     assert never["crawl:eastmoney"].first_run == now  # a source that never ran runs at start
-    assert never["housekeeping:rotate"].first_run is None  # housekeeping waits for its time
+    assert never["housekeeping:categories"].first_run is None  # housekeeping waits for its time
     long_ago = {"crawl:eastmoney": now - timedelta(days=2), "crawl:chinanews": now - timedelta(hours=5)}
     plan = {job.spec.id: job for job in daemon.plan_jobs(cfg, long_ago, now)}
     assert plan["crawl:eastmoney"].first_run == now  # once, not 288 missed runs
@@ -235,15 +262,19 @@ def test_catch_up_is_one_run_now_and_a_recent_run_keeps_its_rhythm() -> None:
 
 def test_job_command_puts_config_first_and_honours_the_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = parse_config({}, path="/etc/wiremirror/wiremirror.toml")
-    spec = next(job.spec for job in daemon.plan_jobs(cfg) if job.spec.id == "housekeeping:rotate")
-    assert daemon.job_command(cfg, spec) == [
-        sys.executable, "-m", "crawler", "--config", "/etc/wiremirror/wiremirror.toml", "archive", "rotate",
+    spec = next(job.spec for job in daemon.plan_jobs(cfg) if job.spec.id == "housekeeping:catchup")
+    now = datetime(2024, 5, 1, 0, 30, tzinfo=BEIJING)
+    assert daemon.job_command(cfg, spec, now=now) == [
+        *(sys.executable, "-m", "crawler", "--config", "/etc/wiremirror/wiremirror.toml"),
+        *("backfill", "chinanews", "--since", "2024-04-30"),
     ]
     monkeypatch.setenv(daemon.JOB_PREFIX_ENV, "nice -n 10 /opt/wm/bin/python -m crawler")
     assert daemon.job_command(cfg, spec)[:6] == ["nice", "-n", "10", "/opt/wm/bin/python", "-m", "crawler"]
 
 
-def test_runner_returns_and_logs_a_failing_exit_code(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_runner_returns_and_logs_a_failing_exit_code(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     cfg = parse_config({}, base_dir=str(tmp_path))
     runner = daemon.JobRunner(cfg, prefix=[sys.executable, "-c", "import sys; sys.exit(3)"])
     spec = daemon.JobSpec("crawl:eastmoney", ("crawl", "eastmoney"), ScheduleJob(interval=60), "eastmoney")
@@ -253,7 +284,9 @@ def test_runner_returns_and_logs_a_failing_exit_code(tmp_path: Path, caplog: pyt
     assert runner.results["crawl:eastmoney"].last_exit == 3
 
 
-def test_runner_timeout_stops_the_whole_process_group(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_runner_timeout_stops_the_whole_process_group(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     cfg = parse_config({"schedule": {"shutdown_grace": 5.0}}, base_dir=str(tmp_path))
     pidfile = tmp_path / "grandchild.pid"
     script = (
@@ -281,7 +314,7 @@ def test_runs_happen_on_time_and_status_sees_a_live_daemon(run_daemon: Callable[
     d = run_daemon(schedule_section(eastmoney={"interval": 1.0}), env={"DAEMON_JOB_SECONDS": "0.1"})
     starts = wait_for(lambda: len(d.events("start")) >= 4 and d.events("start"), what="four runs")
     times = [e["t"] for e in starts]
-    assert all(b - a >= 0.9 for a, b in zip(times, times[1:], strict=False)), times  # never early
+    assert all(b - a >= 0.9 for a, b in itertools.pairwise(times)), times  # never early
     status = d.status()
     assert status["daemon"]["state"] == "alive"
     assert status["daemon"]["pid"] == d.proc.pid if d.proc else None
@@ -292,14 +325,16 @@ def test_runs_happen_on_time_and_status_sees_a_live_daemon(run_daemon: Callable[
     assert d.status()["daemon"]["state"] == "stopped"
 
 
-def test_a_crawl_that_outlasts_its_interval_is_never_started_twice(run_daemon: Callable[..., DaemonRun]) -> None:
+def test_a_crawl_that_outlasts_its_interval_is_never_started_twice(
+    run_daemon: Callable[..., DaemonRun],
+) -> None:
     d = run_daemon(schedule_section(eastmoney={"interval": 1.0}), env={"DAEMON_JOB_SECONDS": "2.5"})
     wait_for(lambda: len(d.events("end")) >= 2, 60, "two slow runs")
     assert d.stop() == 0
     runs = {e["run"]: e for e in d.events("start")}
     ends = {e["run"]: e for e in d.events("end")}
     spans = sorted((runs[r]["t"], ends[r]["t"]) for r in runs if r in ends)
-    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(spans):
         assert start >= end, spans  # the next run starts only after the previous one ended
     assert "previous run is still going; not starting another" in d.log()
     with d.db() as db:
@@ -326,10 +361,14 @@ def test_restart_after_downtime_gives_one_catch_up_run_and_no_extra_after_a_quic
 
     # two hours of downtime (two missed runs): exactly one catch-up run at start, not a burst
     with again.db() as db:
-        db.execute("UPDATE runs SET started = ?, finished = ?",
-                   (iso(datetime.now(BEIJING) - timedelta(hours=2)),) * 2)
-        db.execute("UPDATE meta SET value = ? WHERE key LIKE 'daemon:last:%'",
-                   (iso(datetime.now(BEIJING) - timedelta(hours=2)),))
+        db.execute(
+            "UPDATE runs SET started = ?, finished = ?",
+            (iso(datetime.now(BEIJING) - timedelta(hours=2)),) * 2,
+        )
+        db.execute(
+            "UPDATE meta SET value = ? WHERE key LIKE 'daemon:last:%'",
+            (iso(datetime.now(BEIJING) - timedelta(hours=2)),),
+        )
     later = run_daemon(hourly)
     wait_for(lambda: len(later.events("end")) == 2, what="the catch-up run")
     time.sleep(2.0)  # room for a burst to show itself
@@ -405,18 +444,22 @@ def test_housekeeping_jobs_run_and_unknown_commands_are_skipped_with_a_warning(
     run_daemon: Callable[..., DaemonRun],
 ) -> None:
     d = run_daemon(
-        schedule_section(eastmoney={"interval": 3600.0}, retry={"interval": 1.0}, rotate={"interval": 1.0}),
-        env={"DAEMON_JOB_KNOWN": "crawl,retry"},
+        schedule_section(
+            eastmoney={"interval": 3600.0}, categories={"interval": 1.0}, rotate={"interval": 1.0}
+        ),
+        env={"DAEMON_JOB_KNOWN": "crawl,archive categories"},
     )
-    wait_for(lambda: len([e for e in d.events("end") if e["job"] == "retry"]) >= 2, what="two retry runs")
+    wait_for(
+        lambda: len([e for e in d.events("end") if e["job"] == "archive categories"]) >= 2, what="two runs"
+    )
     status = d.status()
     rotate = status["jobs"]["housekeeping:rotate"]
     assert "invalid choice" in rotate["unavailable"]
     assert rotate["next_run"] is None  # paused, not retried every second
-    assert status["jobs"]["housekeeping:retry"]["last_exit"] == 0
+    assert status["jobs"]["housekeeping:categories"]["last_exit"] == 0
     assert d.stop() == 0
-    assert "housekeeping:rotate: `wiremirror archive rotate` is not available" in d.log()
-    assert not [e for e in d.events("start") if "archive" in e["job"]]
+    assert "housekeeping:rotate: `wiremirror archive rotate --keep-days 3` is not available" in d.log()
+    assert not [e for e in d.events("start") if "rotate" in e["job"]]
 
 
 def test_a_second_daemon_on_the_same_state_refuses_to_start(run_daemon: Callable[..., DaemonRun]) -> None:
@@ -428,3 +471,109 @@ def test_a_second_daemon_on_the_same_state_refuses_to_start(run_daemon: Callable
     assert "another wiremirror daemon is already running" in second.stderr_path.read_text()
     assert first.proc is not None and first.proc.poll() is None
     assert first.stop() == 0
+
+
+# --------------------------------------------------------------------------------------------
+# end to end: the daemon running real `wiremirror crawl`s against the loopback upstream
+# --------------------------------------------------------------------------------------------
+
+
+def slow_eastmoney(server: LoopbackServer, delay: float, list_delay: float = 0.0) -> None:
+    """The Eastmoney demo upstream, its article bodies (and lists) arriving late."""
+    folder = DEMO_DATA / "eastmoney"
+    server.load_manifest(folder)
+    if list_delay:
+        server.add(
+            "/comm/web/getNewsByColumns?page_index=1",
+            (folder / "columns-page1.json").read_bytes(),
+            content_type="application/json; charset=utf-8",
+            delay=list_delay,
+        )
+    for text in folder.glob("text-*.json"):
+        info_code = text.stem.removeprefix("text-")
+        server.add(
+            f"/NewsData/GetNewsText.do?id={info_code}",
+            text.read_bytes(),
+            content_type="application/json; charset=utf-8",
+            delay=delay,
+        )
+
+
+def finished_runs(d: DaemonRun) -> list[tuple[str, str, str, dict[str, Any]]]:
+    if not (d.folder / "state" / "wiremirror.sqlite3").exists():
+        return []
+    with d.db() as db:
+        rows = db.execute("SELECT started, finished, outcome, stats FROM runs ORDER BY id").fetchall()
+    return [(r[0], r[1], r[2], json.loads(r[3])) for r in rows if r[1]]
+
+
+def check_posts(d: DaemonRun) -> list[str]:
+    """Every article marked known has a complete post, and every post is a known article."""
+    posts = d.folder / "output" / "_posts"
+    with d.db() as db:
+        known = sorted(Path(row[0]).name for row in db.execute("SELECT post_path FROM articles"))
+    assert known == posts_in(d.folder / "output")
+    assert not [p.name for p in posts.iterdir() if p.name.startswith(".")]  # no temp file left behind
+    for name in known:
+        post = read_post(posts / name)
+        assert post["title"] and post["date"] and post.content.strip()
+    return known
+
+
+@pytest.mark.slow
+def test_real_crawls_on_a_slow_upstream_never_overlap(
+    run_daemon: Callable[..., DaemonRun], loopback: LoopbackServer
+) -> None:
+    slow_eastmoney(loopback, delay=2.0, list_delay=1.5)  # every run outlasts the 1 s interval
+    d = run_daemon(schedule_section(eastmoney={"interval": 1.0}), config=loopback_config(loopback))
+    wait_for(lambda: len(finished_runs(d)) >= 2, 120, "two real crawls")
+    assert d.stop() == 0
+    runs = finished_runs(d)
+    assert [r[2] for r in runs] == ["ok"] * len(runs)
+    assert runs[0][3]["new"] == 3 and all(r[3]["new"] == 0 for r in runs[1:])
+    for (_, end, _, _), (start, _, _, _) in itertools.pairwise(runs):
+        assert start >= end  # one crawl at a time, and not because the lock turned one away:
+    log = d.log()
+    assert "previous run is still going; not starting another" in log
+    assert "holds the lock" not in log
+    assert len(check_posts(d)) == 3
+
+
+@pytest.mark.slow
+def test_real_crawl_survives_a_restart_with_one_catch_up_run(
+    run_daemon: Callable[..., DaemonRun], loopback: LoopbackServer
+) -> None:
+    loopback.load_manifest(DEMO_DATA / "eastmoney")
+    hourly = schedule_section(eastmoney={"interval": 3600.0})
+    first = run_daemon(hourly, config=loopback_config(loopback))
+    wait_for(lambda: finished_runs(first), 120, "the first crawl")
+    assert first.stop() == 0
+    with first.db() as db:  # two hours pass while the daemon is down
+        two_hours_ago = iso(datetime.now(BEIJING) - timedelta(hours=2))
+        db.execute("UPDATE runs SET started = ?, finished = ?", (two_hours_ago, two_hours_ago))
+        db.execute("UPDATE meta SET value = ? WHERE key LIKE 'daemon:last:%'", (two_hours_ago,))
+    second = run_daemon(hourly, config=loopback_config(loopback))
+    wait_for(lambda: len(finished_runs(second)) == 2, 120, "the catch-up crawl")
+    time.sleep(2.0)  # room for a burst of missed runs to show itself
+    assert second.stop() == 0
+    runs = finished_runs(second)
+    assert [(r[2], r[3]["new"]) for r in runs] == [("ok", 3), ("ok", 0)]
+    assert len(loopback.requests_to("/comm/web/getNewsByColumns")) == 2  # one list request per run
+    assert len(check_posts(second)) == 3
+
+
+@pytest.mark.slow
+def test_sigterm_mid_crawl_leaves_nothing_half_written(
+    run_daemon: Callable[..., DaemonRun], loopback: LoopbackServer
+) -> None:
+    slow_eastmoney(loopback, delay=3.0)
+    d = run_daemon(schedule_section(eastmoney={"interval": 3600.0}), config=loopback_config(loopback))
+    wait_for(lambda: loopback.requests_to("/NewsData/GetNewsText.do"), 120, "article requests in flight")
+    d.signal(signal.SIGTERM)
+    assert d.wait(timeout=120) == 0
+    with d.db() as db:
+        ((outcome, finished),) = db.execute("SELECT outcome, finished FROM runs").fetchall()
+    assert finished is not None and outcome in ("interrupted", "ok")  # recorded, not left "running"
+    assert check_posts(d)  # the articles in flight were finished and written, not dropped
+    assert "received SIGTERM: starting no new jobs; passed it on to crawl:eastmoney" in d.log()
+    assert d.status()["daemon"]["state"] == "stopped"

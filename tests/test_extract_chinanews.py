@@ -501,3 +501,13 @@ def test_merge_keeps_every_other_field() -> None:
     merged = merge_pages(replace(item, aliases=["eastmoney:202204082336871455"]), ["<p>二</p>"])
     assert merged.aliases == ["eastmoney:202204082336871455"]
     assert merged.body_html.endswith("<p>二</p>")
+
+
+def test_preclean_resolves_relative_images_against_a_page_url() -> None:
+    page = f"{LOOP}/gn/2021/06-01/9489001.shtml"  # the clean pipeline passes the article URL
+    html = '<p><img src="U1.jpg"><img src="/gn/2021/06-01/U2.jpg"><img src="//i2.chinanews.com/U3.jpg"></p>'
+    assert _images(preclean_body(html, base_url=page).html) == [
+        f"{LOOP}/gn/2021/06-01/U1.jpg",
+        f"{LOOP}/gn/2021/06-01/U2.jpg",
+        "https://i2.chinanews.com/U3.jpg",
+    ]

@@ -137,3 +137,27 @@ def test_chinanews_original_supersedes_an_earlier_eastmoney_copy(crawler, tmp_pa
     state = get_state(crawler)
     assert state.count_articles() == 1
     assert state.resolve("eastmoney:202205260000000001") == "chinanews:10606399"
+
+
+def test_a_copy_recorded_by_a_parallel_crawl_is_settled_after_writing(crawler, tmp_path):
+    """Both sources crawl at once: the dedupe check saw nothing, but the other copy landed meanwhile."""
+    run_all(crawler, item(media="中国新闻网", title="同一条新闻"))  # the Eastmoney copy lands first
+    cns = item(
+        source="chinanews",
+        article_id="10606399",
+        media="中国新闻网",
+        url="https://www.chinanews.com.cn/gn/2022/05-26/10606399.shtml",
+        title="同一条新闻",
+    )
+    for cls in (ValidateArticlePipeline, CleanArticlePipeline, CategoryPipeline, JekyllPostPipeline):
+        cns = cls.from_crawler(crawler).process_item(cns)  # no dedupe stage: it raced
+    assert sorted(p.name for p in (tmp_path / "out" / "_posts").iterdir()) == ["2022-05-26-cns10606399.md"]
+    assert get_state(crawler).resolve("eastmoney:202205260000000001") == "chinanews:10606399"
+
+    # and the losing side, arriving after the original: its own post is withdrawn
+    late = item(article_id="202205260000000009", media="中国新闻网", title="同一条新闻")
+    with pytest.raises(DropItem, match="meanwhile"):
+        for cls in (ValidateArticlePipeline, CleanArticlePipeline, CategoryPipeline, JekyllPostPipeline):
+            late = cls.from_crawler(crawler).process_item(late)
+    assert sorted(p.name for p in (tmp_path / "out" / "_posts").iterdir()) == ["2022-05-26-cns10606399.md"]
+    assert get_state(crawler).resolve("eastmoney:202205260000000009") == "chinanews:10606399"

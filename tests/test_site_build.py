@@ -7,11 +7,14 @@ ruby-jekyll-feed): skipped locally without it, a failure when ``$CI`` is set.
 
 from __future__ import annotations
 
+import functools
 import html
 import os
 import shutil
 import subprocess
+import threading
 from datetime import timedelta
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -23,7 +26,15 @@ from crawler.archive.rotate import rotate
 from crawler.site import init_site, template_files, write_category_pages
 from crawler.timeutil import now_beijing, parse_beijing
 from pipelines.store import PostStore
-from tests.archive_support import Crawl, chinanews_item, days_ago, eastmoney_item, jekyll_build, make_config, text_of
+from tests.archive_support import (
+    Crawl,
+    chinanews_item,
+    days_ago,
+    eastmoney_item,
+    jekyll_build,
+    make_config,
+    text_of,
+)
 
 pytestmark = pytest.mark.jekyll
 
@@ -61,28 +72,55 @@ def built(tmp_path_factory):
     init_site(config.output_dir)
     crawl = Crawl(config)
     items = [
-        eastmoney_item("202204082336871455", title="短视频平台汇聚抗“疫”新暖流 快手多举措联动",
-                       published=parse_beijing("2022-04-08 17:57:45"), media="中国新闻网"),
+        eastmoney_item(
+            "202204082336871455",
+            title="短视频平台汇聚抗“疫”新暖流 快手多举措联动",
+            published=parse_beijing("2022-04-08 17:57:45"),
+            media="中国新闻网",
+        ),
         # 00:19 in Beijing is the previous day in UTC: the URL must carry the Beijing day.
-        eastmoney_item("202205262391921712", title=HOSTILE_TITLE, published=parse_beijing("2022-05-26 00:19:55"),
-                       media="21世纪经济报道 21财经APP", body_html=HOSTILE_BODY),
-        eastmoney_item("202112082206672930", title="---", published=days_ago(0, 9), media="",
-                       body_html="<p>离岸人民币兑美元升至6.3512，为2018年以来最高水平。</p>"),
+        eastmoney_item(
+            "202205262391921712",
+            title=HOSTILE_TITLE,
+            published=parse_beijing("2022-05-26 00:19:55"),
+            media="21世纪经济报道 21财经APP",
+            body_html=HOSTILE_BODY,
+        ),
+        eastmoney_item(
+            "202112082206672930",
+            title="---",
+            published=days_ago(0, 9),
+            media="",
+            body_html="<p>离岸人民币兑美元升至6.3512，为2018年以来最高水平。</p>",
+        ),
         chinanews_item(),
         # upstream clock slightly ahead: Jekyll must not drop it (future: true)
-        chinanews_item(article_id="9229288", title="yes", published=now_beijing() + timedelta(minutes=20),
-                       body_html="<p>{% if true %}未来十分钟{% endif %} &amp; &lt;b&gt;</p><p>第二段</p>"),
-        eastmoney_item("201901010000000001", title="[bracket] * star & amp: 安信国际证券(香港)",
-                       published=parse_beijing("2019-01-01 08:00:00"), media="安信国际证券(香港)",
-                       body_html="<p>很久以前的消息，会被归档。</p>"),
+        chinanews_item(
+            article_id="9229288",
+            title="yes",
+            published=now_beijing() + timedelta(minutes=20),
+            body_html="<p>{% if true %}未来十分钟{% endif %} &amp; &lt;b&gt;</p><p>第二段</p>",
+        ),
+        eastmoney_item(
+            "201901010000000001",
+            title="[bracket] * star & amp: 安信国际证券(香港)",
+            published=parse_beijing("2019-01-01 08:00:00"),
+            media="安信国际证券(香港)",
+            body_html="<p>很久以前的消息，会被归档。</p>",
+        ),
     ]
     for item in items:
         assert crawl.feed(item), item.key
     state = crawl.state
     state.assign_category("新华社", "xinhuashe", "新华社新闻")  # in the registry, no post in the window
     store = PostStore(config.output_dir)
-    moved = rotate(store, state, keep_days=3, archive_dir=config.output.archive_dir,
-                   now=parse_beijing("2020-01-01 12:00:00"))
+    moved = rotate(
+        store,
+        state,
+        keep_days=3,
+        archive_dir=config.output.archive_dir,
+        now=parse_beijing("2020-01-01 12:00:00"),
+    )
     assert moved.moved == [f"{config.output.archive_dir}/2019-01-01-NW201901010000000001.md"]
     write_category_pages(state, config.output_dir)
     dest = root / "_site"
@@ -93,8 +131,10 @@ def built(tmp_path_factory):
 
 
 def test_every_post_is_at_its_url_with_its_text(built):
-    config, state, dest, _ = built
-    posts = [p for p in iter_post_paths(config.output_dir, config.output.archive_dir) if p.startswith("_posts/")]
+    config, _, dest, _ = built
+    posts = [
+        p for p in iter_post_paths(config.output_dir, config.output.archive_dir) if p.startswith("_posts/")
+    ]
     assert len(posts) == 5
     for rel in posts:
         post = parse_post(rel, (config.output_dir / rel).read_text(encoding="utf-8"))
@@ -122,7 +162,7 @@ def test_liquid_and_html_in_articles_stay_text(built):
     text = _page_text(page, ".post-content")
     assert "{{ site.title }}" in text and "{% include nope.html %}" in text and "{% endraw %}" in text
     assert "结尾}}{{" in text
-    assert "<script>alert" not in raw and "href=\"javascript:" not in raw
+    assert "<script>alert" not in raw and 'href="javascript:' not in raw
     assert _page_text(page, ".post-title") == " ".join(HOSTILE_TITLE.split())
     assert "<script>alert(1)</script>" not in raw.split("<main>", 1)[1]
     future = next(dest.glob("zhongguoxinwenwang/*/*/*/cns9229288.html"))
@@ -174,8 +214,11 @@ def test_feed_home_and_404(built):
 
 def test_jekyll_warns_about_nothing(built):
     *_, result = built
-    noisy = [line for line in (result.stdout + result.stderr).splitlines()
-             if any(w in line.lower() for w in ("warn", "error", "deprecat", "liquid"))]
+    noisy = [
+        line
+        for line in (result.stdout + result.stderr).splitlines()
+        if any(w in line.lower() for w in ("warn", "error", "deprecat", "liquid"))
+    ]
     assert noisy == []
 
 
@@ -199,10 +242,70 @@ def test_screenshot_of_a_post(built, tmp_path_factory):
     _, _, dest, _ = built
     page = next(dest.glob("zhongguoxinwenwang/2022/04/08/*.html"))
     out = Path(os.environ.get("WIREMIRROR_SCREENSHOT_DIR") or tmp_path_factory.mktemp("shots")) / "post.png"
-    subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1000,1400",
-         f"--screenshot={out}", page.as_uri()],
-        capture_output=True, timeout=120, check=False,
-    )
+    # served over loopback HTTP, as a web server would: root-relative asset links resolve
+    handler = functools.partial(QuietHandler, directory=str(dest))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/{page.relative_to(dest).as_posix()}"
+    try:
+        subprocess.run(
+            [
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                "--window-size=1000,1400",
+                f"--screenshot={out}",
+                url,
+            ],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
     print(f"screenshot of {page.relative_to(dest)}: {out}")
     assert out.is_file() and out.stat().st_size > 10_000
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def test_imported_predecessor_site_builds(tmp_path):
+    """The real seed-site posts, imported with --fix, build; every post and page is at its URL."""
+    from crawler.archive.importer import import_archive
+    from crawler.state import StateStore
+    from tests.archive_support import FIXTURES
+
+    config = make_config(tmp_path)
+    init_site(config.output_dir)
+    with StateStore(config.db_path) as state:
+        report = import_archive(FIXTURES / "seed-site", config, state, fix=True)
+        assert report.ok
+        registry = state.categories()
+    dest = tmp_path / "_site"
+    result = jekyll_build(config.output_dir, dest)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for rel in iter_post_paths(config.output_dir, config.output.archive_dir):
+        post = parse_post(rel, (config.output_dir / rel).read_text(encoding="utf-8"))
+        if rel.startswith("_posts/"):
+            page = dest / _url_of(post.meta, post.slug).lstrip("/")
+        else:
+            page = dest / config.output.archive_dir / (Path(rel).stem + ".html")
+        assert page.is_file(), rel
+        assert _page_text(page, ".post-title") == post.meta["title"]
+        article = "\n".join(line.removeprefix("> ") for line in post.body.split("\n<http", 1)[0].splitlines())
+        squeeze = "".join  # raw upstream HTML has no whitespace between paragraphs; the build adds some
+        assert squeeze(text_of(article).split())[:40] in squeeze(_page_text(page, ".post-content").split()), (
+            rel
+        )
+    for slug, _, title in registry:
+        assert html.unescape(_page_text(dest / "category" / f"{slug}.html", "main h1")) == title
+    # the archived Eastmoney post (raw upstream HTML, as the predecessor kept it) is listed on its category page
+    assert "国内首次！蔚来汽车启用这款“绿色”制冷液" in _page_text(
+        dest / "category" / "shanghaizhengquanbao.html"
+    )

@@ -30,7 +30,8 @@ _FRONT = re.compile(r"\A---[ \t]*\r?\n(?P<fm>.*?)(?:\r?\n)?^---[ \t]*$\r?\n?", r
 _LIQUID = re.compile(r"\{\{|\{%|%\}|\}\}")
 # Ids in file names: Eastmoney ``NW<id>`` or the bare 17–18 digit id, 中国新闻网 ``cns<id>``.
 _EASTMONEY_SLUG = re.compile(r"^(?:NW)?(?P<id>\d{17,20})$", re.IGNORECASE)
-_CHINANEWS_SLUG = re.compile(r"^cns(?P<id>\d{5,12})$")
+_CHINANEWS_SLUG = re.compile(r"^cns(?P<id>[vp]?\d{5,12})$")  # v…/p…: videos and galleries
+_ARTICLE_ID = re.compile(r"^[vp]?\d+$")
 
 
 @dataclass(slots=True)
@@ -187,7 +188,7 @@ def article_key(post: PostFile) -> tuple[str, str] | None:
     """(source, article id) of a post: from its front matter, else from its file name."""
     meta = post.meta or {}
     source, article_id = meta.get("source"), meta.get("article_id")
-    if isinstance(source, str) and source and article_id is not None and str(article_id).isdigit():
+    if isinstance(source, str) and source and article_id is not None and _ARTICLE_ID.match(str(article_id)):
         return source, str(article_id)
     slug = post.slug
     if found := _EASTMONEY_SLUG.match(slug):

@@ -107,7 +107,9 @@ def check_post(post: PostFile) -> list[Problem]:
     if post.error.startswith("not valid UTF-8"):
         return [Problem(rel, "encoding", post.error)]
     if post.leading_blank:
-        found.append(Problem(rel, "leading-blank", "front matter after a blank line (Jekyll sees none)", True))
+        found.append(
+            Problem(rel, "leading-blank", "front matter after a blank line (Jekyll sees none)", True)
+        )
     if post.meta is None:
         repairable = bool(post.raw_front) and legacy_front_matter(post.raw_front) is not None
         found.append(Problem(rel, "front-matter", post.error or "no front matter", repairable))
@@ -115,26 +117,42 @@ def check_post(post: PostFile) -> list[Problem]:
     meta = post.meta
     for key in REQUIRED_KEYS:
         if meta.get(key) in (None, "", []):
-            found.append(Problem(rel, f"missing-{key}", f"front matter has no {key}", key in ("layout", "date")))
+            # a date can come from another copy or the state store, a title from the digest line
+            fixable = key in ("layout", "date") or (key == "title" and bool(_DIGEST.search(post.body)))
+            found.append(Problem(rel, f"missing-{key}", f"front matter has no {key}", fixable))
     if meta.get("date") not in (None, ""):
         when, has_offset = parse_post_date(meta["date"])
         if when is None:
-            found.append(Problem(rel, "bad-date", f"date {meta['date']!r} is not a date", False))
+            # like an empty date: another copy of the article or the state store may know it
+            found.append(Problem(rel, "bad-date", f"date '{meta['date']}' is not a date", True))
         else:
             if not has_offset:
-                found.append(Problem(rel, "date-offset", f"date {meta['date']!r} has no UTC offset", True))
+                found.append(Problem(rel, "date-offset", f"date '{meta['date']}' has no UTC offset", True))
             if post.name_date != when.strftime("%Y-%m-%d"):
                 what = f"file name date {post.name_date}" if post.name_date else "file name without a date"
                 found.append(
-                    Problem(rel, "date-name", f"{what} ≠ Beijing date of {meta['date']!r}", article_key(post) is not None)
+                    Problem(
+                        rel,
+                        "date-name",
+                        f"{what} ≠ Beijing date of '{meta['date']}'",
+                        article_key(post) is not None,
+                    )
                 )
     elif post.name_match is None:
         found.append(Problem(rel, "date-name", "file name without a date", False))
     category = first_value(meta.get("categories"))
     if isinstance(meta.get("categories"), str) and len(str(meta["categories"]).split()) > 1:
-        found.append(Problem(rel, "category-split", f"categories {category!r} has spaces: Jekyll splits it", True))
-    elif category and not SAFE_SLUG.match(category):
-        found.append(Problem(rel, "category-slug", f"category slug {category!r} is not URL-safe", True))
+        found.append(
+            Problem(rel, "category-split", f"categories {category!r} has spaces: Jekyll splits it", True)
+        )
+    elif category and not REGISTRY_SLUG.match(category):
+        # upper case splits one source (TechWeb/Techweb) and Jekyll lower-cases URLs anyway
+        found.append(
+            Problem(rel, "category-slug", f"category slug {category!r} is not lower-case ASCII", True)
+        )
+    tags = meta.get("tags")
+    if isinstance(tags, str) and len(tags.split()) > 1:
+        found.append(Problem(rel, "tags-split", f"tags {tags!r} has spaces: Jekyll splits it", True))
     if has_liquid(post.body):
         found.append(Problem(rel, "liquid", "body contains Liquid markup ({{ or {%)", True))
     return found
@@ -175,7 +193,11 @@ def category_for(ctx: RepairContext, slug: str, tag: str, *, register: bool) -> 
         return None
     folded = media.casefold()
     for reg_slug, reg_media, reg_title in ctx.registry():
-        if reg_media == media or (folded and reg_media.casefold() == folded) or reg_slug == slug.lower() == slug:
+        if (
+            reg_media == media
+            or (folded and reg_media.casefold() == folded)
+            or reg_slug == slug.lower() == slug
+        ):
             return reg_slug, reg_title
     new_slug = slug if REGISTRY_SLUG.match(slug) else media_slug(media) if media else ""
     if not new_slug:
@@ -241,15 +263,22 @@ def repair_post(post: PostFile, ctx: RepairContext) -> tuple[PostFile, list[str]
             return None
         changes.append(f"empty date set to {jekyll_date(when)} (from another copy or the state store)")
     elif not has_offset:
-        changes.append(f"date {meta['date']!r} given its Beijing offset")
+        changes.append(f"date '{meta['date']}' given its Beijing offset")
     meta["date"] = jekyll_date(when)
     slug, tag = first_value(meta.get("categories")), first_value(meta.get("tags"))
-    if slug and not REGISTRY_SLUG.match(slug) or isinstance(meta.get("categories"), str) and " " in slug:
+    if slug and not REGISTRY_SLUG.match(slug):
         decided = category_for(ctx, slug, tag, register=ctx.state is not None)
         if decided is None:
             return None
         meta["categories"] = decided[0]
         changes.append(f"category {slug!r} → {decided[0]!r}")
+        footer = f"/category/{slug}.html)"
+        if footer in body:
+            body = body.replace(footer, f"/category/{decided[0]}.html)")
+            changes.append("footer link to the category page follows the new slug")
+    if isinstance(meta.get("tags"), str) and len(meta["tags"].split()) > 1:
+        meta["tags"] = [meta["tags"]]
+        changes.append("tags written as a list so Jekyll keeps them whole")
     key = article_key(post)
     relpath = post.relpath
     day = when.strftime("%Y-%m-%d")
@@ -295,8 +324,16 @@ def record_from_post(state: StateStore, config: Config, post: PostFile) -> str |
     title = str(meta.get("title") or "")
     digest = str(meta.get("content_hash") or content_hash_of(meta, post.body))
     state.record_article(
-        key=f"{source}:{article_id}", source=source, article_id=article_id, media=media, url=url, title=title,
-        published=iso(when), content_hash=digest, post_path=post.relpath, match_key=match_key(title, when),
+        key=f"{source}:{article_id}",
+        source=source,
+        article_id=article_id,
+        media=media,
+        url=url,
+        title=title,
+        published=iso(when),
+        content_hash=digest,
+        post_path=post.relpath,
+        match_key=match_key(title, when),
     )
     return f"{source}:{article_id}"
 
@@ -320,9 +357,13 @@ def verify(
         trash = trash or quarantine_dir(config)
         return quarantine(store, rel, trash)
 
-    temporaries = sorted(p for p in config.output_dir.rglob(".wm-*.tmp")) if config.output_dir.is_dir() else []
+    temporaries = (
+        sorted(p for p in config.output_dir.rglob(".wm-*.tmp")) if config.output_dir.is_dir() else []
+    )
     if temporaries:
-        problem = Problem("", "temporary", f"{len(temporaries)} temporary file(s) left by a killed writer", True)
+        problem = Problem(
+            "", "temporary", f"{len(temporaries)} temporary file(s) left by a killed writer", True
+        )
         report.problems.append(problem)
         if fix:
             store.sweep_temporaries()
@@ -339,11 +380,14 @@ def verify(
     # duplicates first: the best copy of each article is the donor for repairs of the others
     by_key: dict[tuple[str, str], list[str]] = defaultdict(list)
     for rel, post in posts.items():
-        key = article_key(post) if post.meta is not None or post.raw_front else article_key(post)
+        key = article_key(post)
         if key:
             by_key[key].append(rel)
     for key, rels in by_key.items():
-        best = min(rels, key=lambda r: (*post_quality(posts[r]), r))
+        record = state.get_article(f"{key[0]}:{key[1]}")
+        tracked = record.post_path if record else ""
+        # the copy the state store points at wins, then the better file
+        best = min(rels, key=lambda r: (r != tracked, *post_quality(posts[r]), r))
         ctx.donors[key] = posts[best]
         for rel in rels:
             if rel == best:
@@ -354,7 +398,7 @@ def verify(
                 moved_to = take_out(rel)
                 problem.fixed = True
                 report.changes.append(f"{rel}: duplicate of {best}, moved to {moved_to}")
-                del posts[rel]
+            del posts[rel]  # reported once, as a duplicate
 
     for rel in list(posts):
         post = posts[rel]
@@ -393,13 +437,15 @@ def _check_state(
     on_disk: dict[str, str] = {}
     for rel, post in posts.items():
         key_parts = article_key(post)
-        if key_parts is None or post.meta is None:
-            continue  # a hand-written page such as the predecessor's init post
+        if key_parts is None or post.meta is None or check_post(post):
+            continue  # a hand-written page (the predecessor's init post), or a broken file reported above
         key = f"{key_parts[0]}:{key_parts[1]}"
         on_disk[key] = rel
         record = state.get_article(key)
         if record is None:
-            problem = Problem(rel, "untracked", f"{key} is not in the state store (it would be fetched again)", True)
+            problem = Problem(
+                rel, "untracked", f"{key} is not in the state store (it would be fetched again)", True
+            )
             report.problems.append(problem)
             if fix and check_post(post) == [] and record_from_post(state, config, post):
                 problem.fixed = True
@@ -408,8 +454,12 @@ def _check_state(
         if record.key != key:
             other = record.post_path and store.exists(record.post_path)
             if other:
-                problem = Problem(rel, "superseded", f"{key} is an alias of {record.key}, whose post is "
-                                  f"{record.post_path}", True)
+                problem = Problem(
+                    rel,
+                    "superseded",
+                    f"{key} is an alias of {record.key}, whose post is {record.post_path}",
+                    True,
+                )
                 report.problems.append(problem)
                 if fix:
                     trash = quarantine_dir(config)
@@ -418,16 +468,24 @@ def _check_state(
                     report.changes.append(f"{rel}: same story as {record.post_path}, moved to {moved}")
             continue
         _compare_record(config, state, record, post, report, fix=fix)
+    pending = {failure.key for failure in state.failures()}
     for record in state.iter_articles():
         if not record.post_path or record.key in on_disk:
             continue
         if store.exists(record.post_path):
             continue  # a file verify could not read: reported above
+        if record.key in pending:
+            message = f"{record.key} is known but its post is missing (a re-fetch is scheduled)"
+            report.problems.append(Problem(record.post_path, "missing", message, False))
+            continue
         problem = Problem(record.post_path, "missing", f"{record.key} is known but its post is missing", True)
         report.problems.append(problem)
         if fix:
             state.record_failure(
-                key=record.key, source=record.source, url=record.url, error="post file missing (archive verify)",
+                key=record.key,
+                source=record.source,
+                url=record.url,
+                error="post file missing (archive verify)",
                 backoff=0.0,
             )
             problem.fixed = True
@@ -435,11 +493,19 @@ def _check_state(
 
 
 def _compare_record(
-    config: Config, state: StateStore, record: ArticleRecord, post: PostFile, report: VerifyReport, *, fix: bool
+    config: Config,
+    state: StateStore,
+    record: ArticleRecord,
+    post: PostFile,
+    report: VerifyReport,
+    *,
+    fix: bool,
 ) -> None:
     rel = post.relpath
     if record.post_path != rel:
-        problem = Problem(rel, "state-path", f"state store has {record.key} at {record.post_path or '(none)'}", True)
+        problem = Problem(
+            rel, "state-path", f"state store has {record.key} at {record.post_path or '(none)'}", True
+        )
         report.problems.append(problem)
         if fix:
             state.set_post_path(record.key, rel)
@@ -447,7 +513,9 @@ def _compare_record(
             report.changes.append(f"{rel}: state store now points {record.key} here")
     stored = post.meta.get("content_hash") if post.meta else None
     if stored and stored != record.content_hash:
-        problem = Problem(rel, "state-hash", f"content_hash {stored} ≠ state store's {record.content_hash}", True)
+        problem = Problem(
+            rel, "state-hash", f"content_hash {stored} ≠ state store's {record.content_hash}", True
+        )
         report.problems.append(problem)
         if fix and record_from_post(state, config, post):
             problem.fixed = True
@@ -472,7 +540,11 @@ def _check_categories(
         if slug and SAFE_SLUG.match(slug):
             wanted.setdefault(slug, first_value(post.meta.get("tags")))
     registry = {slug for slug, _, _ in state.categories()}
-    missing = [s for s in sorted(registry | set(wanted)) if SAFE_SLUG.match(s) and not store.exists(category_relpath(s))]
+    missing = [
+        s
+        for s in sorted(registry | set(wanted))
+        if SAFE_SLUG.match(s) and not store.exists(category_relpath(s))
+    ]
     for slug in missing:
         problem = Problem(category_relpath(slug), "category-page", f"no category page for {slug!r}", True)
         report.problems.append(problem)

@@ -7,6 +7,7 @@ run as one child process each (a reactor per process), in parallel, and the wors
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
 from typing import Any
@@ -118,5 +119,17 @@ def _run_children(args: argparse.Namespace, sources: list[str]) -> int:
         base += ["--config", args.config]
     extra = [f"--set={pair}" for pair in args.set] + [f"--log-level={args.log_level}"]
     children = [subprocess.Popen([*base, "crawl", source, *extra]) for source in sources]
-    codes = [child.wait() for child in children]
+
+    def forward(signum: int, _frame: object) -> None:
+        # Each child stops gracefully on the first signal (Scrapy), forcefully on the second.
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        codes = [child.wait() for child in children]
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return max(codes, key=lambda c: (c != 0, c))

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SUMMARY_KEYS = ("listed", "new", "updated", "unchanged", "skipped", "failed")
+SUMMARY_KEYS = ("listed", "known", "new", "updated", "unchanged", "skipped", "failed")
 
 
 def run_outcome(stats: dict[str, Any], finish_reason: str) -> str:

@@ -519,13 +519,9 @@ def _published(doc: Any, time_line: str) -> datetime | None:
         value = parse_beijing(candidate)
         if value is None:
             continue
-        has_seconds = re.search(r"\d:\d\d:\d\d", candidate) is not None
-        same_minute = newstime is not None and (int(newstime["H"]), int(newstime["M"])) == (
-            value.hour,
-            value.minute,
-        )
-        if not has_seconds and newstime and newstime["S"] and same_minute:
-            value = value.replace(second=int(newstime["S"]))
+        if newstime is not None and newstime["S"] and not re.search(r"\d:\d\d:\d\d", candidate):
+            same_minute = (int(newstime["H"]), int(newstime["M"])) == (value.hour, value.minute)
+            value = value.replace(second=int(newstime["S"])) if same_minute else value
         return value
     return None
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any, Self
 
 import scrapy
+from scrapy.exceptions import DownloadCancelledError, ResponseDataLossError
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure as TwistedFailure
 
@@ -27,6 +28,10 @@ def describe_failure(failure: TwistedFailure) -> str:
     value = failure.value
     if isinstance(value, HttpError):
         return f"HTTP {value.response.status}"
+    if isinstance(value, ResponseDataLossError):
+        return "truncated body: the connection closed before the announced length arrived"
+    if isinstance(value, DownloadCancelledError) and "max size" in str(value):
+        return f"body over the size limit (crawl.max_size): {value}"
     return f"{type(value).__name__}: {value}".strip().rstrip(":")
 
 
@@ -57,11 +62,16 @@ class WireSpider(scrapy.Spider):
         self.crawler.stats.inc_value(f"wiremirror/{key}", value)
 
     def unknown(self, keys: Iterable[str]) -> set[str]:
-        """The keys not yet mirrored (all of them in fetch mode)."""
+        """The keys not yet mirrored and not waiting out a failure's backoff (all of them in fetch mode)."""
         wanted = set(keys)
         if self.fetch_mode:
             return wanted
-        return wanted - self.state.known_keys(wanted)
+        fresh = wanted - self.state.known_keys(wanted)
+        # A failed article still listed upstream waits for its backoff like one that is not.
+        waiting = self.state.waiting_failures(fresh, max_attempts=self.config.crawl.retry_max_attempts)
+        if waiting:
+            self.count("backoff_waiting", len(waiting))
+        return fresh - waiting
 
     def due_retries(self) -> list[Failure]:
         if self.fetch_mode:

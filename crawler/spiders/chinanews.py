@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import scrapy
@@ -39,11 +39,12 @@ from crawler.extract.chinanews import (
 from crawler.extract.common import ExtractionError, NotAnArticle, SoftNotFound
 from crawler.items import ArticleItem
 from crawler.spiders.base import WireSpider, describe_failure
-from crawler.timeutil import now_beijing
+from crawler.timeutil import iso, now_beijing
 
 logger = logging.getLogger(__name__)
 
 SOURCE = "chinanews"
+ARCHIVE_CHECKED = "chinanews:day_archive_checked"
 
 
 def parse_days(value: str | Iterable[str]) -> list[date]:
@@ -92,10 +93,18 @@ class ChinanewsSpider(WireSpider):
         if cfg.rss_enabled:
             for feed in cfg.rss_feeds:
                 yield self._list_request(rss_url(self.base_url, feed), callback=self.parse_rss, kind="rss")
-        if cfg.day_archive_enabled:
+        if cfg.day_archive_enabled and self._archive_due():
             today = now_beijing().date()
             for day in (today, today - timedelta(days=1)):  # yesterday: catch-up after downtime
                 yield self._archive_request(day)
+
+    def _archive_due(self) -> bool:
+        """Day archives are a catch-up, read at most every ``day_archive_interval`` seconds."""
+        last = self.state.get_meta(ARCHIVE_CHECKED)
+        if last is None:
+            return True
+        age = (now_beijing() - datetime.fromisoformat(last)).total_seconds()
+        return bool(age >= self.source_config.day_archive_interval)
 
     def _entry_for(self, url: str, feed: str) -> ListEntry | None:
         """A minimal list entry for a bare URL (fetch mode, retries without context)."""
@@ -149,9 +158,14 @@ class ChinanewsSpider(WireSpider):
         if isinstance(value, HttpError) and value.response.status in (404, 410):
             self.count("list_ok")
             self.count("archive_missing")
+            self._archive_checked()
             logger.info("no day archive at %s", failure.request.url)  # type: ignore[attr-defined]
             return
         self.list_failed(failure)
+
+    def _archive_checked(self) -> None:
+        if not self.archive_days:  # a backfill day is not the periodic catch-up
+            self.state.set_meta(ARCHIVE_CHECKED, iso(now_beijing()))
 
     # -- lists ------------------------------------------------------------------------------
     def parse_list(self, response: Response) -> Iterator[scrapy.Request]:
@@ -162,6 +176,8 @@ class ChinanewsSpider(WireSpider):
             logger.error("unusable list page %s: %s", response.url, err)
             return
         new = list(self._handle_entries(response, entries))
+        if response.meta["wm_kind"] == "chinanews:archive":
+            self._archive_checked()
         yield from (self._article_request(entry) for entry in new)
         page = response.meta.get("page")
         if page and new and page < self.source_config.scroll_pages:

@@ -1,0 +1,109 @@
+"""``archive rebuild`` and ``archive verify`` throughput, as real CLI subprocesses on synthetic archives."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from bench.archive_data import known_articles, write_captures
+from bench.common import BenchResult, Check, ChildRun, cli, run_child, write_config
+from bench.loopdata import config_for
+from bench.sizes import Sizes
+from pipelines.store import PostStore
+
+REBUILD_TARGET = 1000.0
+VERIFY_TARGET = 5000.0
+NOWHERE = "http://127.0.0.1:9"  # the archive commands never touch the network; URLs only shape items
+
+
+def _posts(output: Path) -> int:
+    folder = output / "_posts"
+    return sum(1 for _ in folder.glob("*.md")) if folder.is_dir() else 0
+
+
+def _archive(config: Path, *args: str) -> ChildRun:
+    return run_child(cli("archive", *args, "--config", str(config)), timeout=3600)
+
+
+def rebuild(sizes: Sizes, workdir: Path) -> BenchResult:
+    n = sizes.rebuild_posts
+    result = BenchResult(
+        "rebuild",
+        f"posts/s for `archive rebuild` of {n:,} captured articles",
+        f"≥ {REBUILD_TARGET:,.0f} posts/s",
+    )
+    output, state = workdir / "output", workdir / "state"
+    config = write_config(workdir, config_for(NOWHERE, output, state))
+    records = write_captures(state, n, NOWHERE + "/NewsData/GetNewsText.do?id={id}")
+    known_articles(state / "wiremirror.sqlite3", n)  # known, but no post on disk: rebuild restores them
+
+    first = _archive(config, "rebuild")
+    restored = _posts(output)
+    second = _archive(config, "rebuild")  # nothing changed: every post compared, none written
+    for run in (first, second):
+        if run.returncode != 0:
+            raise RuntimeError(f"archive rebuild exited {run.returncode}: {run.stderr[-2000:]}")
+    writing_rate = restored / first.wall
+    unchanged_rate = n / second.wall
+    result.checks.append(Check("posts written", restored, ">=", n, "posts"))
+    result.checks.append(Check("rebuild writing every post", round(writing_rate), ">=", REBUILD_TARGET, "posts/s"))
+    result.ratios["rebuild ÷ target"] = round(writing_rate / REBUILD_TARGET, 2)
+    result.ratios["unchanged rebuild ÷ writing rebuild"] = round(unchanged_rate / writing_rate, 2)
+    result.context = {
+        "captured_responses": records,
+        "writing": {"wall_s": round(first.wall, 2), "peak_rss_mb": round(first.peak_rss_mb, 1),
+                    "posts_per_s": round(writing_rate)},
+        "unchanged": {"wall_s": round(second.wall, 2), "peak_rss_mb": round(second.peak_rss_mb, 1),
+                      "posts_per_s": round(unchanged_rate), "summary": _counts(second.stdout)},
+    }
+    return result
+
+
+def verify(sizes: Sizes, workdir: Path) -> BenchResult:
+    n = sizes.verify_posts
+    result = BenchResult(
+        "verify",
+        f"posts/s for `archive verify` over {n:,} posts",
+        f"≥ {VERIFY_TARGET:,.0f} posts/s",
+    )
+    from crawler.site import write_category_pages
+    from crawler.state import StateStore
+
+    output, state = workdir / "output", workdir / "state"
+    config = write_config(workdir, config_for(NOWHERE, output, state))
+    written = known_articles(state / "wiremirror.sqlite3", n, with_posts=PostStore(output))
+    with StateStore(state / "wiremirror.sqlite3") as store:
+        write_category_pages(store, output)
+
+    run = _archive(config, "verify")
+    rate = written / run.wall
+    result.checks.append(Check("posts checked", _checked(run.stdout), ">=", n, "posts"))
+    result.checks.append(Check("problems found in a clean archive", run.returncode, "<=", 0, "exit code"))
+    result.checks.append(Check("verify", round(rate), ">=", VERIFY_TARGET, "posts/s"))
+    result.ratios["verify ÷ target"] = round(rate / VERIFY_TARGET, 2)
+    result.context = {
+        "posts": written,
+        "wall_s": round(run.wall, 2),
+        "peak_rss_mb": round(run.peak_rss_mb, 1),
+        "summary": _counts(run.stdout),
+        "stderr_tail": run.stderr[-500:] if run.returncode else "",
+    }
+    return result
+
+
+_ROW = re.compile(r"^[│|]\s*(?P<what>[^│|]+?)\s*[│|]\s*(?P<n>\d+)\s*[│|]\s*$")
+
+
+def _counts(stdout: str) -> dict[str, int]:
+    """The summary table's rows (what → count) from the command's output."""
+    out: dict[str, int] = {}
+    for line in stdout.splitlines():
+        match = _ROW.match(line.strip())
+        if match:
+            out[match["what"]] = int(match["n"])
+    return out
+
+
+def _checked(stdout: str) -> int:
+    counts = _counts(stdout)
+    return next((v for k, v in counts.items() if "checked" in k), 0)

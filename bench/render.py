@@ -1,0 +1,141 @@
+"""Render: posts per second for rendering and writing already-parsed articles, on one core.
+
+The items are cleaned once up front (the clean pipeline's work is reported separately as
+context); the timed part is ``render_post`` plus ``PostStore.write`` — atomic, fsynced — into an
+empty ``_posts``. The same loop without fsync is measured beside it to show what durability costs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from bench.common import BenchResult, Check
+from bench.loopdata import eastmoney_articles
+from bench.sizes import Sizes
+from crawler.items import ArticleItem
+from pipelines.category import EMNEWS_MEDIA
+from pipelines.clean import clean_item
+from pipelines.render import SiteSettings, render_post
+from pipelines.store import PostStore
+
+TARGET = 2000.0
+SITE = SiteSettings()
+
+
+def parsed_items(count: int, offset: int = 0) -> list[ArticleItem]:
+    """``count`` items as the spider yields them (raw body HTML, list metadata)."""
+    items = []
+    for a in eastmoney_articles(count, first=offset):
+        items.append(
+            ArticleItem(
+                source="eastmoney",
+                article_id=a.article_id,
+                title=a.title,
+                published=a.published,
+                body_html=a.body,
+                url=f"https://finance.eastmoney.com/a/{a.article_id}.html",
+                media=a.media,
+                summary="新冠疫情此起彼伏，全国上下众志成城。",
+                share_url=f"http://finews.zning.xyz/html_News/NewsShare.html?infoCode=NW{a.article_id}",
+                fetched_at=a.published,
+            )
+        )
+    return items
+
+
+def quickly_cleaned_items(count: int, offset: int = 0) -> list[ArticleItem]:
+    """Like :func:`cleaned_items` for bulk set-up: one body is cleaned, the others are copies of it
+    with their own number and id (the bodies differ only in their first paragraph)."""
+    items = parsed_items(count, offset)
+    if not items:
+        return items
+    first = items[0]
+    clean_item(first)
+    number = f"合成正文第{offset + 1}篇"
+    for n, item in enumerate(items[1:], start=offset + 2):
+        item.body = first.body.replace(first.article_id, item.article_id).replace(number, f"合成正文第{n}篇")
+        item.origin, item.editor, item.author = first.origin, first.editor, first.author
+    return items
+
+
+def cleaned_items(count: int, offset: int = 0) -> tuple[list[ArticleItem], float]:
+    """Cleaned, categorised items and the clean step's rate (posts/s)."""
+    items = parsed_items(count, offset)
+    started = time.perf_counter()
+    for item in items:
+        clean_item(item)
+    rate = count / (time.perf_counter() - started)
+    for item in items:
+        media = item.media or EMNEWS_MEDIA
+        item.category, item.tag = f"c{abs(hash(media)) % 997}", f"{media}新闻"
+    return items, rate
+
+
+@contextmanager
+def no_fsync() -> Iterator[None]:
+    """For the comparison only: fsync becomes a no-op in this process."""
+    real = os.fsync
+    os.fsync = lambda fd: None
+    try:
+        yield
+    finally:
+        os.fsync = real
+
+
+def _rate(items: list[ArticleItem], step: Callable[[ArticleItem], object], repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for item in items:
+            step(item)
+        best = min(best, time.perf_counter() - started)
+    return len(items) / best
+
+
+def run(sizes: Sizes, workdir: Path) -> BenchResult:
+    result = BenchResult(
+        "render",
+        "posts/s for rendering and writing already-parsed articles (one core)",
+        f"≥ {TARGET:,.0f} posts/s on one core",
+    )
+    items, clean_rate = cleaned_items(sizes.render_posts)
+    render_rate = _rate(items, lambda item: render_post(item, SITE), sizes.repeats)
+
+    rounds = iter(range(1_000_000))
+
+    def writer() -> Callable[[ArticleItem], object]:
+        store = PostStore(workdir / f"site-{next(rounds)}")
+
+        def step(item: ArticleItem) -> object:
+            rendered = render_post(item, SITE)
+            return store.write(rendered.relpath, rendered.text)
+
+        return step
+
+    durable = max(_rate(items, writer(), 1) for _ in range(sizes.repeats))
+    with no_fsync():
+        undurable = max(_rate(items, writer(), 1) for _ in range(sizes.repeats))
+    unchanged_store = PostStore(workdir / "site-0")  # every post already there: the no-rewrite path
+    unchanged = _rate(items, lambda i: unchanged_store.write(*_rel_text(i)), sizes.repeats)
+
+    result.checks.append(Check("render + atomic fsynced write", round(durable, 0), ">=", TARGET, "posts/s"))
+    result.ratios["render+write ÷ target"] = round(durable / TARGET, 2)
+    result.ratios["with fsync ÷ without fsync"] = round(durable / undurable, 2)
+    result.context = {
+        "posts": len(items),
+        "render_only_posts_per_s": round(render_rate),
+        "render_write_posts_per_s": round(durable),
+        "render_write_no_fsync_posts_per_s": round(undurable),
+        "render_unchanged_post_posts_per_s": round(unchanged),
+        "clean_posts_per_s": round(clean_rate),
+    }
+    return result
+
+
+def _rel_text(item: ArticleItem) -> tuple[str, str]:
+    rendered = render_post(item, SITE)
+    return rendered.relpath, rendered.text

@@ -1,0 +1,96 @@
+"""``scrapy bench``, bound to 127.0.0.1: Scrapy's own bench spider against Scrapy's own bench server.
+
+``scrapy bench`` starts ``scrapy.utils.benchserver`` with ``listenTCP(8998, site)``, which listens
+on every interface. The benchmarks never open a port beyond loopback, so this runs the very same
+server resource (``benchserver.Root``) and spider (``commands.bench._BenchSpider``) with the same
+settings (LOGSTATS_INTERVAL=1, CLOSESPIDER_TIMEOUT), the server in its own process as scrapy
+bench does, listening on 127.0.0.1 and a free port.
+
+``python -m bench.scrapybench [SECONDS]`` prints one JSON line: pages, elapsed, pages/s.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+import subprocess
+import sys
+from typing import Any
+
+PAGERATE = "pagerate"
+
+
+def serve() -> None:
+    """The bench server: scrapy.utils.benchserver.Root on 127.0.0.1, port printed on stdout."""
+    from twisted.internet import reactor
+    from twisted.web.server import Site
+
+    from scrapy.utils.benchserver import Root
+
+    port = reactor.listenTCP(0, Site(Root()), interface="127.0.0.1")  # type: ignore[attr-defined]
+    print(port.getHost().port, flush=True)
+    reactor.run()  # type: ignore[attr-defined]
+
+
+class _RateLog(logging.Handler):
+    """Collects the per-interval pages/min that LogStats logs every LOGSTATS_INTERVAL."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rates: list[float] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args
+        if isinstance(args, dict) and PAGERATE in args:
+            self.rates.append(float(args[PAGERATE]))
+
+
+def bench(seconds: int) -> dict[str, Any]:
+    from scrapy.commands.bench import _BenchSpider
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.settings import Settings
+
+    server = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-u", "-m", "bench.scrapybench", "--serve"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+        settings = Settings()
+        settings.setdict({"LOG_LEVEL": "INFO", "LOGSTATS_INTERVAL": 1, "CLOSESPIDER_TIMEOUT": seconds})
+        process = CrawlerProcess(settings)
+        rates = _RateLog()  # after CrawlerProcess: its logging set-up clears handlers of scrapy.*
+        logging.getLogger("scrapy.extensions.logstats").addHandler(rates)
+        crawler = process.create_crawler(_BenchSpider)
+        process.crawl(crawler, total=100000, baseurl=f"http://127.0.0.1:{port}")
+        process.start()
+    finally:
+        server.kill()
+        server.wait()
+    stats = crawler.stats.get_stats() if crawler.stats else {}
+    pages = int(stats.get("response_received_count", 0))
+    elapsed = float(stats.get("elapsed_time_seconds", 0.0)) or 1.0
+    steady = [r / 60 for r in rates.rates[1:]] or [pages / elapsed]
+    return {
+        "pages": pages,
+        "elapsed_s": round(elapsed, 3),
+        "pages_per_s": round(pages / elapsed, 1),
+        "steady_pages_per_s": round(statistics.median(steady), 1),
+        "logstats_pages_per_min": rates.rates,
+        "finish_reason": stats.get("finish_reason"),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] == "--serve":
+        serve()
+        return 0
+    seconds = int(args[0]) if args else 10
+    print(json.dumps(bench(seconds)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
