@@ -46,15 +46,24 @@ def rebuild(sizes: Sizes, workdir: Path) -> BenchResult:
     writing_rate = restored / first.wall
     unchanged_rate = n / second.wall
     result.checks.append(Check("posts written", restored, ">=", n, "posts"))
-    result.checks.append(Check("rebuild writing every post", round(writing_rate), ">=", REBUILD_TARGET, "posts/s"))
+    result.checks.append(
+        Check("rebuild writing every post", round(writing_rate), ">=", REBUILD_TARGET, "posts/s")
+    )
     result.ratios["rebuild ÷ target"] = round(writing_rate / REBUILD_TARGET, 2)
     result.ratios["unchanged rebuild ÷ writing rebuild"] = round(unchanged_rate / writing_rate, 2)
     result.context = {
         "captured_responses": records,
-        "writing": {"wall_s": round(first.wall, 2), "peak_rss_mb": round(first.peak_rss_mb, 1),
-                    "posts_per_s": round(writing_rate)},
-        "unchanged": {"wall_s": round(second.wall, 2), "peak_rss_mb": round(second.peak_rss_mb, 1),
-                      "posts_per_s": round(unchanged_rate), "summary": _counts(second.stdout)},
+        "writing": {
+            "wall_s": round(first.wall, 2),
+            "peak_rss_mb": round(first.peak_rss_mb, 1),
+            "posts_per_s": round(writing_rate),
+        },
+        "unchanged": {
+            "wall_s": round(second.wall, 2),
+            "peak_rss_mb": round(second.peak_rss_mb, 1),
+            "posts_per_s": round(unchanged_rate),
+            "summary": _counts(second.stdout),
+        },
     }
     return result
 

@@ -57,8 +57,14 @@ def write_captures(state_dir: Path, count: int, text_url: str) -> int:
                     "wm_kind": "eastmoney:text",
                     "wm_context": entry.to_context(),
                 }
-                writer.write(url=url, status=200, headers=[("Content-Type", "application/json; charset=utf-8")],
-                             body=body, when=when, meta=meta)
+                writer.write(
+                    url=url,
+                    status=200,
+                    headers=[("Content-Type", "application/json; charset=utf-8")],
+                    body=body,
+                    when=when,
+                    meta=meta,
+                )
     finally:
         writer.close()
     return writer.records
@@ -66,8 +72,18 @@ def write_captures(state_dir: Path, count: int, text_url: str) -> int:
 
 def _row(item: Any, relpath: str, content_hash: str, stamp: str) -> tuple[Any, ...]:
     return (
-        item.key, item.source, item.article_id, item.media, item.url, item.title, iso(item.published),
-        content_hash, relpath, match_key(item.title, item.published), stamp, stamp,
+        item.key,
+        item.source,
+        item.article_id,
+        item.media,
+        item.url,
+        item.title,
+        iso(item.published),
+        content_hash,
+        relpath,
+        match_key(item.title, item.published),
+        stamp,
+        stamp,
     )
 
 

@@ -139,11 +139,12 @@ def run_child(args: list[str], *, cwd: Path | None = None, timeout: float = 900.
     would report at least the harness's own size: Linux carries the pre-exec resident set of the
     forked child into ``ru_maxrss``.)
     """
-    with tempfile.TemporaryFile("w+", encoding="utf-8") as out, tempfile.TemporaryFile(
-        "w+", encoding="utf-8"
-    ) as err:
+    with (
+        tempfile.TemporaryFile("w+", encoding="utf-8") as out,
+        tempfile.TemporaryFile("w+", encoding="utf-8") as err,
+    ):
         started = time.perf_counter()
-        proc = subprocess.Popen(args, cwd=cwd or REPO, env=child_env(), stdout=out, stderr=err)  # noqa: S603
+        proc = subprocess.Popen(args, cwd=cwd or REPO, env=child_env(), stdout=out, stderr=err)
         peak = [0.0]
         done = threading.Event()
 

@@ -38,10 +38,18 @@ def _rows(start: int, count: int, prefix: str) -> Any:
         article_id = f"{prefix}{n:014d}"
         day = f"20{10 + n % 14:02d}-{1 + n % 12:02d}-{1 + n % 28:02d}"
         yield (
-            f"eastmoney:{article_id}", "eastmoney", article_id, "新华社",
-            f"https://finance.eastmoney.com/a/{article_id}.html", f"存量新闻第{n}号",
-            f"{day}T09:30:00+08:00", hashlib.blake2b(article_id.encode(), digest_size=8).hexdigest(),
-            f"old_post/{day}-NW{article_id}.md", f"存量新闻第{n}号|{day} 09:30", stamp, stamp,
+            f"eastmoney:{article_id}",
+            "eastmoney",
+            article_id,
+            "新华社",
+            f"https://finance.eastmoney.com/a/{article_id}.html",
+            f"存量新闻第{n}号",
+            f"{day}T09:30:00+08:00",
+            hashlib.blake2b(article_id.encode(), digest_size=8).hexdigest(),
+            f"old_post/{day}-NW{article_id}.md",
+            f"存量新闻第{n}号|{day} 09:30",
+            stamp,
+            stamp,
         )
 
 
@@ -58,8 +66,20 @@ def fill(db: Path, listed: list[str], extra: int) -> float:
     conn.executemany(
         INSERT,
         [
-            (f"eastmoney:{a}", "eastmoney", a, "新华社", "", f"t{a}", "2024-05-01T09:00:00+08:00", "h", "",
-             "", stamp, stamp)
+            (
+                f"eastmoney:{a}",
+                "eastmoney",
+                a,
+                "新华社",
+                "",
+                f"t{a}",
+                "2024-05-01T09:00:00+08:00",
+                "h",
+                "",
+                "",
+                stamp,
+                stamp,
+            )
             for a in listed
         ],
     )
@@ -111,10 +131,24 @@ def run(sizes: Sizes, workdir: Path) -> BenchResult:
     large_requests = requests["large"]
     result.checks.append(Check("peak RSS with the large store", round(peak, 1), "<=", MAX_RSS_MB, "MB"))
     result.checks.append(Check("large ÷ empty wall time", round(ratio, 2), "<=", MAX_RATIO))
-    result.checks.append(Check("list requests (large store)", sum(p.startswith(LIST_PATH) for p in large_requests),
-                               "<=", 1, "requests"))
-    result.checks.append(Check("article fetches (large store)", sum(p.startswith(TEXT_PATH) for p in large_requests),
-                               "<=", 0, "requests"))
+    result.checks.append(
+        Check(
+            "list requests (large store)",
+            sum(p.startswith(LIST_PATH) for p in large_requests),
+            "<=",
+            1,
+            "requests",
+        )
+    )
+    result.checks.append(
+        Check(
+            "article fetches (large store)",
+            sum(p.startswith(TEXT_PATH) for p in large_requests),
+            "<=",
+            0,
+            "requests",
+        )
+    )
     result.ratios["large ÷ empty wall time"] = round(ratio, 2)
     result.ratios["large ÷ empty peak RSS"] = round(peak / max(r.peak_rss_mb for r in runs["empty"]), 2)
     db = workdir / "large" / "state" / "wiremirror.sqlite3"

@@ -34,7 +34,9 @@ class IndexedLoopbackServer(LoopbackServer):
     def __init__(self, port: int = 0) -> None:
         super().__init__(port)
         # path -> signature (sorted query keys) -> values tuple -> [(order, route, used)]
-        self._index: dict[str, dict[tuple[str, ...], dict[tuple[str, ...], list[tuple[int, Route, list[int]]]]]] = {}
+        self._index: dict[
+            str, dict[tuple[str, ...], dict[tuple[str, ...], list[tuple[int, Route, list[int]]]]]
+        ] = {}
         self._order = 0
 
     def add(self, target: str, body: bytes | str = b"", **kwargs: Any) -> Route:
@@ -142,8 +144,9 @@ def serve_eastmoney(server: LoopbackServer, articles: list[EastmoneyArticle], *,
     pages = max(1, -(-total // page_size))
     for page in range(1, pages + 1):
         chunk = articles[(page - 1) * page_size : page * page_size]
-        server.add_json(f"{LIST_PATH}?page_index={page}", list_payload(chunk, page=page, page_size=page_size,
-                                                                        total=total))
+        server.add_json(
+            f"{LIST_PATH}?page_index={page}", list_payload(chunk, page=page, page_size=page_size, total=total)
+        )
     server.add_json(LIST_PATH, list_payload([], page=pages + 1, page_size=page_size, total=total))
     for article in articles:
         server.add_json(f"{TEXT_PATH}?id={article.info_code}", {"text": article.body})
@@ -165,7 +168,9 @@ class ChinanewsArticle:
 
 
 def chinanews_articles(count: int, *, newest: datetime | None = None) -> list[ChinanewsArticle]:
-    start = (newest or now_beijing()).astimezone(BEIJING).replace(second=0, microsecond=0) - timedelta(hours=1)
+    start = (newest or now_beijing()).astimezone(BEIJING).replace(second=0, microsecond=0) - timedelta(
+        hours=1
+    )
     return [
         ChinanewsArticle(
             article_id=str(9_800_000 + n + 1),
@@ -178,7 +183,9 @@ def chinanews_articles(count: int, *, newest: datetime | None = None) -> list[Ch
 
 def _chinanews_page(template: str, article: ChinanewsArticle) -> str:
     old_title = "短视频平台汇聚抗“疫”新暖流 快手多举措联动"
-    page = template.replace(old_title, article.title).replace("/cj/2022/04-08/", article.path.rsplit("/", 1)[0] + "/")
+    page = template.replace(old_title, article.title).replace(
+        "/cj/2022/04-08/", article.path.rsplit("/", 1)[0] + "/"
+    )
     page = page.replace("2022-04-08 17:57:45", article.published.strftime("%Y-%m-%d %H:%M:%S"))
     page = page.replace("2022年04月08日 17:57", article.published.strftime("%Y年%m月%d日 %H:%M"))
     page = page.replace('value="2022-04-08"', f'value="{article.published:%Y-%m-%d}"')
@@ -218,8 +225,9 @@ def serve_chinanews(server: LoopbackServer, articles: list[ChinanewsArticle], *,
     pages = [articles[i : i + per_page] for i in range(0, len(articles), per_page)] or [[]]
     for n, chunk in enumerate(pages, start=1):
         server.add(f"/scroll-news/news{n}.html", scroll_page(chunk))
-    server.add("/rss/scroll-news.xml", rss_feed(articles[:per_page], server.base_url),
-               content_type="application/xml")
+    server.add(
+        "/rss/scroll-news.xml", rss_feed(articles[:per_page], server.base_url), content_type="application/xml"
+    )
     today = now_beijing().date()
     for day in (today, today - timedelta(days=1)):
         same_day = [a for a in articles if a.published.date() == day]

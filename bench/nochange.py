@@ -64,7 +64,8 @@ def run(sizes: Sizes, workdir: Path) -> BenchResult:
         "requests per source when nothing is new; article fetches",
         "≤ 1 list request per source on the fast path; 0 article fetches",
     )
-    with IndexedLoopbackServer() as server:
+    server = IndexedLoopbackServer()
+    with server:
         server.add("/robots.txt", "User-agent: *\nDisallow:\n", content_type="text/plain")
         east = eastmoney_articles(sizes.nochange_articles)
         serve_eastmoney(server, east, page_size=sizes.page_size)
@@ -72,8 +73,10 @@ def run(sizes: Sizes, workdir: Path) -> BenchResult:
 
         pages = -(-sizes.nochange_articles // sizes.page_size)
         seed_crawl = {**POLITENESS_OFF}
-        sources_cfg = {"eastmoney": {"page_size": sizes.page_size, "max_pages": pages + 1},
-                       "chinanews": {"scroll_pages": 100}}
+        sources_cfg = {
+            "eastmoney": {"page_size": sizes.page_size, "max_pages": pages + 1},
+            "chinanews": {"scroll_pages": 100},
+        }
         data = config_for(server, workdir / "output", workdir / "state", **seed_crawl)
         data["sources"]["eastmoney"].update(sources_cfg["eastmoney"])
         data["sources"]["chinanews"].update(sources_cfg["chinanews"])
@@ -104,7 +107,9 @@ def run(sizes: Sizes, workdir: Path) -> BenchResult:
         for source in SOURCES:
             s = per_source[source]
             result.checks.append(Check(f"{source} list requests", s["list_requests"], "<=", 1, "requests"))
-            result.checks.append(Check(f"{source} article fetches", s["article_fetches"], "<=", 0, "requests"))
+            result.checks.append(
+                Check(f"{source} article fetches", s["article_fetches"], "<=", 0, "requests")
+            )
 
         # The predecessor's poll on the same Eastmoney data: page 1 of the list, then every body.
         list_url = f"{server.base_url}{LIST_PATH}?page_index=1"
@@ -114,8 +119,12 @@ def run(sizes: Sizes, workdir: Path) -> BenchResult:
         ours = per_source["eastmoney"]
         result.context["sources"] = per_source
         result.context["predecessor"] = old
-        result.ratios["predecessor/ours requests (eastmoney)"] = round(old["requests"] / max(1, ours["requests"]), 1)
-        result.ratios["predecessor/ours article fetches"] = float(old["article_fetches"]) - ours["article_fetches"]
+        result.ratios["predecessor/ours requests (eastmoney)"] = round(
+            old["requests"] / max(1, ours["requests"]), 1
+        )
+        result.ratios["predecessor/ours article fetches"] = (
+            float(old["article_fetches"]) - ours["article_fetches"]
+        )
 
         if sizes.latency > 0:  # the same two polls with a WAN-like delay on every answer
             _set_latency(server, sizes.latency)

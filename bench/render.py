@@ -17,9 +17,8 @@ from bench.common import BenchResult, Check
 from bench.loopdata import eastmoney_articles
 from bench.sizes import Sizes
 from crawler.items import ArticleItem
-from pipelines.category import EMNEWS_MEDIA
 from pipelines.clean import clean_item
-from pipelines.render import SiteSettings, render_post
+from pipelines.render import EMNEWS_MEDIA, SiteSettings, render_post
 from pipelines.store import PostStore
 
 TARGET = 2000.0

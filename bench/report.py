@@ -16,7 +16,9 @@ def _fmt(value: float) -> str:
     return f"{value:,.2f}"
 
 
-def to_json(results: list[BenchResult], machine: dict[str, Any], sizes: dict[str, Any], seconds: float) -> dict[str, Any]:
+def to_json(
+    results: list[BenchResult], machine: dict[str, Any], sizes: dict[str, Any], seconds: float
+) -> dict[str, Any]:
     return {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine,
@@ -48,7 +50,9 @@ def print_table(results: list[BenchResult], machine: dict[str, Any]) -> None:
     for result in results:
         ratios = "\n".join(f"{k}: {v}" for k, v in result.ratios.items())
         if result.skipped:
-            table.add_row(result.name, result.measure, "-", result.target, "[yellow]skipped[/]", result.skipped)
+            table.add_row(
+                result.name, result.measure, "-", result.target, "[yellow]skipped[/]", result.skipped
+            )
             continue
         for n, check in enumerate(result.checks):
             mark = "[green]pass[/]" if check.passed else "[red]MISS[/]"

@@ -23,14 +23,15 @@ PAGERATE = "pagerate"
 
 def serve() -> None:
     """The bench server: scrapy.utils.benchserver.Root on 127.0.0.1, port printed on stdout."""
-    from twisted.internet import reactor
+    from scrapy.utils.benchserver import Root
+    from twisted.internet import reactor as _reactor
     from twisted.web.server import Site
 
-    from scrapy.utils.benchserver import Root
-
-    port = reactor.listenTCP(0, Site(Root()), interface="127.0.0.1")  # type: ignore[attr-defined]
+    reactor: Any = _reactor
+    site: Any = Site(Root())  # type: ignore[no-untyped-call]
+    port: Any = reactor.listenTCP(0, site, interface="127.0.0.1")
     print(port.getHost().port, flush=True)
-    reactor.run()  # type: ignore[attr-defined]
+    reactor.run()
 
 
 class _RateLog(logging.Handler):
@@ -51,7 +52,7 @@ def bench(seconds: int) -> dict[str, Any]:
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings
 
-    server = subprocess.Popen(  # noqa: S603
+    server = subprocess.Popen(
         [sys.executable, "-u", "-m", "bench.scrapybench", "--serve"], stdout=subprocess.PIPE, text=True
     )
     try:

@@ -23,7 +23,7 @@ def _archive(folder: Path, posts: int) -> Path:
     target = folder / "output" / "_posts"
     target.mkdir(parents=True, exist_ok=True)
     for n in range(posts):
-        (target / f"2024-05-01-NW2018{n:014d}.md").write_text(f"---\nlayout: post\ntitle: \"{n}\"\n---\nx\n")
+        (target / f"2024-05-01-NW2018{n:014d}.md").write_text(f'---\nlayout: post\ntitle: "{n}"\n---\nx\n')
     return config
 
 
@@ -44,7 +44,10 @@ def run(sizes: Sizes, workdir: Path, large: Path | None = None) -> BenchResult:
         "`wiremirror status` and `wiremirror crawl --help` wall time, large archive vs empty",
         "nothing scanned in _posts at start-up; independent of archive size",
     )
-    folders = {"empty": _archive(workdir / "empty", 0), "large": _archive(large or workdir / "large", sizes.startup_posts)}
+    folders = {
+        "empty": _archive(workdir / "empty", 0),
+        "large": _archive(large or workdir / "large", sizes.startup_posts),
+    }
     posts_on_disk = sum(1 for _ in (folders["large"].parent / "output" / "_posts").iterdir())
     repeats = max(3, sizes.repeats * 2)
     for label, command in COMMANDS.items():
@@ -52,15 +55,26 @@ def run(sizes: Sizes, workdir: Path, large: Path | None = None) -> BenchResult:
         for name, config in folders.items():
             args = cli("--config", str(config), *command)
             walls[name] = _best_wall(args, repeats)
-        probe = run_child([sys.executable, "-m", "bench.startup_probe",
-                           str(folders["large"].parent / "output" / "_posts"), "--config", str(folders["large"]),
-                           *command])
+        probe = run_child(
+            [
+                sys.executable,
+                "-m",
+                "bench.startup_probe",
+                str(folders["large"].parent / "output" / "_posts"),
+                "--config",
+                str(folders["large"]),
+                *command,
+            ]
+        )
         touched = int(probe.stdout.splitlines()[0]) if probe.stdout.strip() else -1
         ratio = walls["large"] / walls["empty"]
         result.checks.append(Check(f"{label}: files in _posts listed or opened", touched, "<=", 0, "files"))
         result.checks.append(Check(f"{label}: large ÷ empty archive", round(ratio, 2), "<=", MAX_RATIO))
         result.ratios[f"{label} large ÷ empty"] = round(ratio, 2)
-        result.context[label] = {"empty_s": round(walls["empty"], 3), "large_s": round(walls["large"], 3),
-                                 "probe": probe.stdout.splitlines()[1:6]}
+        result.context[label] = {
+            "empty_s": round(walls["empty"], 3),
+            "large_s": round(walls["large"], 3),
+            "probe": probe.stdout.splitlines()[1:6],
+        }
     result.context["large_archive_posts"] = posts_on_disk
     return result

@@ -7,13 +7,20 @@ production. ``scrapy bench`` is measured in the same run on the same machine for
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from bench.common import BenchResult, Check, cli, run_child, write_config
-from bench.loopdata import POLITENESS_OFF, IndexedLoopbackServer, config_for, eastmoney_articles, serve_eastmoney
+from bench.loopdata import (
+    POLITENESS_OFF,
+    IndexedLoopbackServer,
+    config_for,
+    eastmoney_articles,
+    serve_eastmoney,
+)
 from bench.sizes import Sizes
 from crawler.state import StateStore
 
@@ -37,7 +44,9 @@ def crawl_articles(workdir: Path, count: int, page_size: int) -> dict[str, Any]:
         data["sources"]["eastmoney"].update({"page_size": page_size, "max_pages": pages + 1})
         data["sources"]["chinanews"] = {"enabled": False}
         config = write_config(workdir, data)
-        child = run_child(cli("crawl", "eastmoney", "--config", str(config)), timeout=1800)
+        child = run_child(
+            cli("crawl", "eastmoney", "--config", str(config), *capture_overrides()), timeout=1800
+        )
         if child.returncode != 0:
             raise RuntimeError(f"throughput crawl exited {child.returncode}: {child.stderr[-2000:]}")
         served = len(server.requests)
@@ -58,7 +67,23 @@ def crawl_articles(workdir: Path, count: int, page_size: int) -> dict[str, Any]:
         "articles_per_s": round(int(stats.get("new", 0)) / duration, 1),
         "requests_per_s": round(served / duration, 1),
         "captures": _captures(workdir / "state"),
+        "capture_middleware": "added with -s" if capture_overrides() else "from the project settings",
     }
+
+
+CAPTURE = "crawler.middlewares.capture.CaptureMiddleware"
+
+
+def capture_overrides() -> list[str]:
+    """``-s DOWNLOADER_MIDDLEWARES=…`` adding the capture middleware when the project settings don't
+    list it yet (production keeps captures; the benchmark must pay for them too)."""
+    from crawler import settings
+
+    middlewares = dict(settings.DOWNLOADER_MIDDLEWARES)
+    if CAPTURE in middlewares or importlib.util.find_spec("crawler.middlewares.capture") is None:
+        return []
+    middlewares[CAPTURE] = 60
+    return ["-s", f"DOWNLOADER_MIDDLEWARES={json.dumps(middlewares)}"]
 
 
 def _captures(state_dir: Path) -> dict[str, int]:

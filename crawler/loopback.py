@@ -52,6 +52,16 @@ class SeenRequest:
         return self.path + ("?" + "&".join(f"{k}={v}" for k, v in self.query.items()) if self.query else "")
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that hang up early (timeouts, cancelled crawls) are normal here, not errors."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 class LoopbackServer:
     """Serve routes on 127.0.0.1 in a background thread (``with LoopbackServer() as srv``)."""
 
@@ -59,7 +69,7 @@ class LoopbackServer:
         self._routes: list[tuple[str, dict[str, str], Route, list[int]]] = []
         self._lock = threading.Lock()
         self.requests: list[SeenRequest] = []
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _make_handler(self))
+        self._httpd = _QuietServer(("127.0.0.1", port), _make_handler(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 

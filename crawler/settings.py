@@ -25,6 +25,10 @@ RETRY_ENABLED = True
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
 HTTPERROR_ALLOW_ALL = False
 REDIRECT_MAX_TIMES = 5
+MEDIA_ALLOW_REDIRECTS = True  # image CDNs redirect; Scrapy's media pipelines refuse redirects by default
+# A <meta http-equiv=refresh> inside an upstream page (or a hostile body) must not send the
+# crawler to another site; real article pages never need it.
+METAREFRESH_ENABLED = False
 DNS_TIMEOUT = 20
 LOG_FORMAT = "%(asctime)s [%(name)s] %(levelname)s: %(message)s"
 
@@ -32,6 +36,7 @@ ITEM_PIPELINES = {
     "pipelines.validate.ValidateArticlePipeline": 100,
     "pipelines.clean.CleanArticlePipeline": 200,
     "pipelines.dedupe.DedupeArticlePipeline": 300,
+    "pipelines.images.ArticleImagesPipeline": 350,  # NotConfigured unless [images] download = true
     "pipelines.category.CategoryPipeline": 400,
     "pipelines.jekyll.JekyllPostPipeline": 800,
 }

@@ -42,9 +42,15 @@ class JekyllPostPipeline:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         config = get_config(crawler)
-        return cls(
-            crawler, PostStore(config.output_dir), get_state(crawler), SiteSettings(url=config.site.url)
-        )
+        store = PostStore(config.output_dir)
+        try:  # a crawl killed mid-write left a hidden .wm-*.tmp: tidy it before writing again
+            swept = store.sweep_temporaries()
+        except OSError as err:
+            logger.warning("cannot sweep temporary files in %s: %s", config.output_dir, err)
+        else:
+            if swept:
+                logger.info("removed %d temporary file(s) left by an interrupted run", swept)
+        return cls(crawler, store, get_state(crawler), SiteSettings(url=config.site.url))
 
     def process_item(self, item: ArticleItem) -> ArticleItem:
         try:

@@ -11,11 +11,13 @@ import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 
 from crawler.items import ArticleItem
 from crawler.timeutil import beijing_date_str, iso, jekyll_date
+from pipelines.sanitize import liquid_escape
 
 # Keys written after the seed's five, in this order; empty values are left out.
 PROVENANCE_KEYS = (
@@ -36,6 +38,9 @@ PROVENANCE_KEYS = (
 # re-fetch of an unchanged article renders to the same hash and is not rewritten.
 VOLATILE_KEYS = frozenset({"fetched_at", "content_hash"})
 
+# URL characters kept as they are in the footer link; the rest ({ } < > spaces …) is percent-encoded
+_URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
+
 EMNEWS_MEDIA = "东财滚动新闻"
 EMNEWS_SLUG = "emnews"
 
@@ -53,7 +58,7 @@ class RenderedPost:
     metadata: dict[str, Any]
 
 
-class _QuotedStr(str):
+class QuotedStr(str):
     """A string the dumper always writes double-quoted (titles, as the seed does)."""
 
 
@@ -61,11 +66,11 @@ class _PostDumper(yaml.SafeDumper):
     pass
 
 
-def _represent_quoted(dumper: yaml.representer.SafeRepresenter, data: _QuotedStr) -> yaml.ScalarNode:
+def _represent_quoted(dumper: yaml.representer.SafeRepresenter, data: QuotedStr) -> yaml.ScalarNode:
     return dumper.represent_scalar("tag:yaml.org,2002:str", str(data), style='"')
 
 
-_PostDumper.add_representer(_QuotedStr, _represent_quoted)
+_PostDumper.add_representer(QuotedStr, _represent_quoted)
 
 # libyaml's emitter is ~10x faster and writes the same bytes as the pure-Python one for printable
 # Basic-Multilingual-Plane text (a Hypothesis test in tests/test_bench_smoke.py checks it). It
@@ -77,7 +82,7 @@ if getattr(yaml, "__with_libyaml__", False):
     class _CPostDumper(yaml.CSafeDumper):
         pass
 
-    _CPostDumper.add_representer(_QuotedStr, _represent_quoted)
+    _CPostDumper.add_representer(QuotedStr, _represent_quoted)
     _FastPostDumper = _CPostDumper
 
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
@@ -129,7 +134,7 @@ def front_matter(item: ArticleItem) -> dict[str, Any]:
         raise ValueError("an article without a publish time cannot be rendered")
     meta: dict[str, Any] = {
         "layout": "post",
-        "title": _QuotedStr(clean_text(item.title)),
+        "title": QuotedStr(clean_text(item.title)),
         "date": jekyll_date(item.published),
         "categories": _scalar_or_list(item.category),
         "tags": _scalar_or_list(item.tag),
@@ -169,7 +174,7 @@ def _emitter_neutral(value: Any) -> bool:
     return False
 
 
-def _dump(meta: dict[str, Any]) -> str:
+def dump_front_matter(meta: dict[str, Any]) -> str:
     dumper = _FastPostDumper if _FastPostDumper is not None and _emitter_neutral(meta) else _PostDumper
     return yaml.dump(
         meta, Dumper=dumper, allow_unicode=True, sort_keys=False, default_flow_style=False, width=1 << 30
@@ -177,18 +182,21 @@ def _dump(meta: dict[str, Any]) -> str:
 
 
 def footer_lines(item: ArticleItem, site: SiteSettings) -> list[str]:
-    link = item.share_url or item.url
+    # The footer is body text: a media name like "{{ x }}" must stay inert for Liquid (GitHub
+    # Pages' Jekyll 3 ignores render_with_liquid), and a URL must not close its <…> autolink.
+    link = quote(item.share_url or item.url, safe=_URL_SAFE)
     base = site.url.rstrip("/")
+    tag = liquid_escape(clean_text(item.tag))
     return [
         f"<{link}>",
         "",
-        f"[返回{clean_text(item.tag)}]({base}/category/{item.category}.html)｜[返回首页]({base}/)",
+        f"[返回{tag}]({base}/category/{item.category}.html)｜[返回首页]({base}/)",
     ]
 
 
 def content_hash_of(meta: dict[str, Any], body: str) -> str:
     stable = {k: v for k, v in meta.items() if k not in VOLATILE_KEYS}
-    digest = hashlib.sha256(_dump(stable).encode("utf-8") + b"\0" + body.encode("utf-8"))
+    digest = hashlib.sha256(dump_front_matter(stable).encode("utf-8") + b"\0" + body.encode("utf-8"))
     return digest.hexdigest()[:16]
 
 
@@ -205,5 +213,5 @@ def render_post(item: ArticleItem, site: SiteSettings) -> RenderedPost:
     # content_hash sits before render_with_liquid to keep that switch last and easy to spot
     if "render_with_liquid" in meta:
         meta["render_with_liquid"] = meta.pop("render_with_liquid")
-    text = f"---\n{_dump(meta)}---\n{body}\n"
+    text = f"---\n{dump_front_matter(meta)}---\n{body}\n"
     return RenderedPost(relpath=post_relpath(item), text=text, content_hash=digest, metadata=meta)

@@ -142,6 +142,10 @@ def _structure(root: lxml_html.HtmlElement, base_url: str) -> None:
     for comment in root.xpath(".//comment() | .//processing-instruction()"):
         if comment.getparent() is not None:
             comment.drop_tree()
+    # libxml2 parses HTML5 void elements it does not know (embed, source, track, wbr) as containers
+    # of everything after them; dropping them with their "content" would drop the article's rest.
+    for el in _els(root, ".//embed | .//source | .//track | .//wbr | .//keygen"):
+        el.drop_tag()
     for el in _els(root, ".//*"):
         if el.getparent() is None:
             continue

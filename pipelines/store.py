@@ -9,8 +9,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
+
+_TMP_PID = re.compile(r"^\.wm-(\d+)-")
+
+
+def _file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o644 & ~umask
+
+
+_FILE_MODE = _file_mode()
 
 
 class UnsafePathError(ValueError):
@@ -49,8 +61,10 @@ class PostStore:
         except FileNotFoundError:
             pass
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".wm-", suffix=".tmp", dir=path.parent)
+        # the writer's pid in the name lets a sweep tell a killed writer's leftover from a live write
+        fd, tmp = tempfile.mkstemp(prefix=f".wm-{os.getpid()}-", suffix=".tmp", dir=path.parent)
         try:
+            os.fchmod(fd, _FILE_MODE)  # mkstemp makes 0600; the web server must read posts
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
@@ -75,13 +89,37 @@ class PostStore:
             self.path_for(relpath).unlink()
 
     def sweep_temporaries(self) -> int:
-        """Remove temporary files a killed writer left behind; returns how many."""
+        """Remove temporary files a killed writer left behind; returns how many.
+
+        Safe while another process writes (a crawl of the other source): a file whose writer is
+        still running is left alone. This process's own leftovers count as stale: call it before
+        writing, not during.
+        """
         count = 0
         for tmp in self.root.rglob(".wm-*.tmp"):
+            if _writer_alive(tmp.name):
+                continue
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
                 count += 1
         return count
+
+
+def _writer_alive(name: str) -> bool:
+    """True when the temporary file ``name`` (``.wm-<pid>-….tmp``) belongs to another live process."""
+    match = _TMP_PID.match(name)
+    if match is None:
+        return False
+    pid = int(match.group(1))
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
 
 
 def _fsync_dir(path: Path) -> None:

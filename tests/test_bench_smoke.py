@@ -29,7 +29,10 @@ def bench_json(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("bench-results")
     result = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--out", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "wiremirror benchmarks" in result.stdout  # the rich table was printed
@@ -60,7 +63,11 @@ def test_every_benchmark_ran_and_the_json_has_its_shape(bench_json):
         for check in bench["checks"]:
             assert set(check) == {"measure", "value", "op", "target", "unit", "passed"}
             assert check["op"] in ("<=", ">=")
-            expected = check["value"] <= check["target"] if check["op"] == "<=" else check["value"] >= check["target"]
+            expected = (
+                check["value"] <= check["target"]
+                if check["op"] == "<="
+                else check["value"] >= check["target"]
+            )
             assert check["passed"] is expected
         assert bench["passed"] is all(c["passed"] for c in bench["checks"])
     assert bench_json["passed"] is all(b["passed"] for b in bench_json["benchmarks"])
@@ -111,15 +118,23 @@ def test_render_rebuild_verify_and_large_state_counts(bench_json):
 # -- the libyaml fast path of pipelines.render writes exactly what the Python emitter writes ----
 
 _NEUTRAL_CHARS = st.one_of(
-    st.characters(blacklist_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"), max_codepoint=0xFFFF),
+    st.characters(
+        blacklist_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"), max_codepoint=0xFFFF
+    ),
     st.sampled_from(list(" :#-?&*!|>'\"%@`{}[],.\\中文yesnoNULL~0123456789eE+")),
 )
 _TEXT = st.text(alphabet=_NEUTRAL_CHARS, max_size=80)
 
 
 def _python_dump(meta: dict) -> str:
-    return yaml.dump(meta, Dumper=render._PostDumper, allow_unicode=True, sort_keys=False,
-                     default_flow_style=False, width=1 << 30)
+    return yaml.dump(
+        meta,
+        Dumper=render._PostDumper,
+        allow_unicode=True,
+        sort_keys=False,
+        default_flow_style=False,
+        width=1 << 30,
+    )
 
 
 @pytest.mark.skipif(render._FastPostDumper is None, reason="PyYAML built without libyaml")
@@ -129,9 +144,18 @@ def test_fast_emitter_writes_the_same_bytes(title, media, summary, tag, aliases)
     from crawler.items import ArticleItem
 
     item = ArticleItem(
-        source="eastmoney", article_id="202204082336871455", title=title, media=media, summary=summary,
-        published=parse_beijing("2022-04-08 17:57:45"), body_html="<p>x</p>", url="https://x/" + media,
-        body="<p>正文</p>", category="c", tag=tag or "t", aliases=aliases,
+        source="eastmoney",
+        article_id="202204082336871455",
+        title=title,
+        media=media,
+        summary=summary,
+        published=parse_beijing("2022-04-08 17:57:45"),
+        body_html="<p>x</p>",
+        url="https://x/" + media,
+        body="<p>正文</p>",
+        category="c",
+        tag=tag or "t",
+        aliases=aliases,
     )
     meta = render.front_matter(item)
     assert render._emitter_neutral(meta)

@@ -41,3 +41,9 @@ def test_sweep_removes_leftover_temporaries(tmp_path):
     (tmp_path / "_posts").mkdir()
     (tmp_path / "_posts" / ".wm-abc.tmp").write_text("half")
     assert PostStore(tmp_path).sweep_temporaries() == 1
+
+
+def test_posts_are_readable_by_the_web_server(tmp_path):
+    PostStore(tmp_path).write("_posts/a.md", "x")
+    mode = (tmp_path / "_posts" / "a.md").stat().st_mode & 0o777
+    assert mode & 0o044 == 0o044  # group and others may read (umask permitting)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from crawler.config import SOURCE_NAMES
 from crawler.locks import source_lock
 from crawler.timeutil import now_beijing
-from pipelines.render import _dump, _QuotedStr
+from pipelines.render import QuotedStr, dump_front_matter
 
 if TYPE_CHECKING:
     from crawler.config import Config
@@ -56,8 +56,8 @@ def dump_post(meta: dict[str, Any], body: str) -> str:
     ordered: dict[str, Any] = {k: meta[k] for k in KEY_ORDER if k in meta}
     ordered.update((k, v) for k, v in meta.items() if k not in ordered)
     if isinstance(ordered.get("title"), str):
-        ordered["title"] = _QuotedStr(ordered["title"])
-    return f"---\n{_dump(ordered)}---\n{body}"
+        ordered["title"] = QuotedStr(ordered["title"])
+    return f"---\n{dump_front_matter(ordered)}---\n{body}"
 
 
 def records_by_path(state: StateStore) -> dict[str, ArticleRecord]:

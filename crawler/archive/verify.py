@@ -384,6 +384,9 @@ def verify(
         if key:
             by_key[key].append(rel)
     for key, rels in by_key.items():
+        if len(rels) == 1:  # the usual case: one copy, nothing to choose (no query, no re-check)
+            ctx.donors[key] = posts[rels[0]]
+            continue
         record = state.get_article(f"{key[0]}:{key[1]}")
         tracked = record.post_path if record else ""
         # the copy the state store points at wins, then the better file
@@ -400,10 +403,13 @@ def verify(
                 report.changes.append(f"{rel}: duplicate of {best}, moved to {moved_to}")
             del posts[rel]  # reported once, as a duplicate
 
+    broken: set[str] = set()  # posts whose problems remain (the state checks skip them)
     for rel in list(posts):
         post = posts[rel]
         problems = check_post(post)
         report.problems.extend(problems)
+        if problems:
+            broken.add(rel)
         if not fix or not problems or not all(p.fixable for p in problems):
             continue
         repaired = repair_post(post, ctx)
@@ -420,24 +426,33 @@ def verify(
             if record is not None and record.post_path == rel:
                 state.set_post_path(record.key, fixed.relpath)
         del posts[rel]
+        broken.discard(rel)
         posts[fixed.relpath] = fixed
         for problem in problems:
             problem.fixed = True
         report.changes.extend(f"{rel}: {change}" for change in changes)
 
-    _check_state(config, state, posts, report, fix=fix)
+    _check_state(config, state, posts, report, fix=fix, broken=broken)
     _check_categories(config, state, ctx, posts, report, fix=fix)
     return report
 
 
 def _check_state(
-    config: Config, state: StateStore, posts: dict[str, PostFile], report: VerifyReport, *, fix: bool
+    config: Config,
+    state: StateStore,
+    posts: dict[str, PostFile],
+    report: VerifyReport,
+    *,
+    fix: bool,
+    broken: set[str] | None = None,
 ) -> None:
+    """``broken``: the posts known to still have problems (None: check each post again)."""
     store = PostStore(config.output_dir)
     on_disk: dict[str, str] = {}
     for rel, post in posts.items():
         key_parts = article_key(post)
-        if key_parts is None or post.meta is None or check_post(post):
+        has_problems = rel in broken if broken is not None else bool(check_post(post))
+        if key_parts is None or post.meta is None or has_problems:
             continue  # a hand-written page (the predecessor's init post), or a broken file reported above
         key = f"{key_parts[0]}:{key_parts[1]}"
         on_disk[key] = rel

@@ -81,12 +81,14 @@ class ChallengeMiddleware:
         host = urlsplit(request.url).netloc
         if self.blocks[host] >= BLOCKS_BEFORE_PAUSE and not request.meta.get("dont_obey_robotstxt"):
             self._count("wiremirror/blocked_skipped")
-            raise BlockedByUpstream(f"not sent: {host} blocked {self.blocks[host]} requests earlier in this run")
+            raise BlockedByUpstream(
+                f"not sent: {host} blocked {self.blocks[host]} requests earlier in this run"
+            )
 
     def process_response(self, request: Request, response: Response) -> Response:
         if request.meta.get("dont_obey_robotstxt"):  # robots.txt itself: RobotsTxtMiddleware decides
             return response
-        content_type = response.headers.get(b"Content-Type", b"").decode("latin-1")
+        content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
         reason = challenge_reason(response.status, content_type, response.body)
         if reason is None:
             return response
@@ -97,6 +99,7 @@ class ChallengeMiddleware:
         if self.blocks[host] == BLOCKS_BEFORE_PAUSE:
             logger.error(
                 "%s blocked %d requests: sending it nothing more in this run (the rest is retried later)",
-                host, BLOCKS_BEFORE_PAUSE,
+                host,
+                BLOCKS_BEFORE_PAUSE,
             )
         raise BlockedByUpstream(reason)

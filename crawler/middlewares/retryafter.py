@@ -11,6 +11,7 @@ the state store schedules for a later run with backoff.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -43,7 +44,7 @@ def retry_after_seconds(value: bytes | str | None, now: datetime | None = None) 
     except ValueError:
         pass
     else:
-        return max(0.0, seconds) if seconds == seconds and seconds != float("inf") else None
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
@@ -78,7 +79,10 @@ class RetryAfterMiddleware(RetryMiddleware):
             logger.warning(
                 "HTTP %d from %s asks to wait %.0fs (Retry-After), more than crawl.retry_after_max=%.0fs:"
                 " not retrying in this run",
-                response.status, request.url, wait, self.max_wait,
+                response.status,
+                request.url,
+                wait,
+                self.max_wait,
             )
             return response
         retry = self._retry(request, reason)
@@ -88,7 +92,10 @@ class RetryAfterMiddleware(RetryMiddleware):
             stats.inc_value("retry_after/waits")
         logger.info(
             "HTTP %d from %s: waiting %.1fs as its Retry-After asks, then retry %d",
-            response.status, request.url, wait, retry.meta.get("retry_times", 0),
+            response.status,
+            request.url,
+            wait,
+            retry.meta.get("retry_times", 0),
         )
         self._hold_slot(request, wait)
         await sleep(wait)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Self
 
 import scrapy
@@ -13,11 +14,14 @@ from twisted.python.failure import Failure as TwistedFailure
 
 from crawler.failures import record_failure
 from crawler.runtime import get_config, get_state
+from crawler.timeutil import now_beijing
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
+    from scrapy.http import Response
 
     from crawler.config import Config
+    from crawler.items import ArticleItem
     from crawler.state import Failure, StateStore
 
 logger = logging.getLogger(__name__)
@@ -86,6 +90,18 @@ class WireSpider(scrapy.Spider):
         self.count("list_failed")
         request = failure.request  # type: ignore[attr-defined]
         logger.error("list request failed: %s: %s", request.url, describe_failure(failure))
+
+    def finish(self, item: ArticleItem, response: Response, context: dict[str, Any]) -> ArticleItem:
+        """Stamp what every item needs before the pipelines: fetch time, retry context, feed.
+
+        The fetch time is the capture's own stamp when captures are on, so ``archive rebuild``
+        reproduces the post byte for byte.
+        """
+        captured = response.meta.get("wm_captured_at")
+        item.fetched_at = datetime.fromisoformat(captured) if captured else now_beijing()
+        item.context = {"entry": context} if context else {}
+        item.feed = item.feed or ("fetch" if self.fetch_mode else "")
+        return item
 
     async def start(self) -> AsyncIterator[Any]:
         for request in self.start_requests_for_run():

@@ -260,7 +260,7 @@ class ChinanewsSpider(WireSpider):
             seen = {1, *(page_number(u) for u in pending)}
             yield self._page_request(item, pending, [], context, seen)
             return
-        yield self._finish(item, context)
+        yield self.finish(item, response, context)
 
     def _page_request(
         self,
@@ -308,7 +308,7 @@ class ChinanewsSpider(WireSpider):
         if pending:
             yield self._page_request(item, pending, bodies, context, seen)
             return
-        yield self._finish(merge_pages(item, bodies), context)
+        yield self.finish(merge_pages(item, bodies), response, context)
 
     def page_failed(self, failure: TwistedFailure) -> None:
         request = failure.request  # type: ignore[attr-defined]
@@ -322,9 +322,3 @@ class ChinanewsSpider(WireSpider):
 
     def _fail(self, entry: ListEntry, error: str) -> None:
         self.fail(key=self._key(entry), url=entry.url, error=error, context={"entry": entry.to_context()})
-
-    def _finish(self, item: ArticleItem, context: dict[str, Any]) -> ArticleItem:
-        item.fetched_at = now_beijing()
-        item.context = {"entry": context}
-        item.feed = item.feed or ("fetch" if self.fetch_mode else "")
-        return item

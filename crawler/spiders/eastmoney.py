@@ -28,7 +28,6 @@ from crawler.extract.eastmoney import (
 )
 from crawler.items import ArticleItem
 from crawler.spiders.base import WireSpider, describe_failure, logger
-from crawler.timeutil import now_beijing
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +175,7 @@ class EastmoneySpider(WireSpider):
         if item is None:
             yield self._page_request(entry.article_id, entry)
             return
-        yield self._finish(item, entry.to_context())
+        yield self._finish(item, response, entry.to_context())
 
     def text_failed(self, failure: TwistedFailure) -> scrapy.Request:
         request = failure.request  # type: ignore[attr-defined]
@@ -202,7 +201,7 @@ class EastmoneySpider(WireSpider):
                 context={"entry": context} if entry else {},
             )
             return
-        yield self._finish(item, context if entry else {})
+        yield self._finish(item, response, context if entry else {})
 
     def page_failed(self, failure: TwistedFailure) -> None:
         request = failure.request  # type: ignore[attr-defined]
@@ -214,13 +213,10 @@ class EastmoneySpider(WireSpider):
             context={"entry": context} if "info_code" in context else {},
         )
 
-    def _finish(self, item: ArticleItem, context: dict[str, Any]) -> ArticleItem:
-        item.fetched_at = now_beijing()
-        item.context = {"entry": context} if context else {}
+    def _finish(self, item: ArticleItem, response: Response, context: dict[str, Any]) -> ArticleItem:
         if item.media:
             item.share_url = self.source_config.share_url.format(id=f"NW{item.article_id}")
-        item.feed = item.feed or ("fetch" if self.fetch_mode else "")
-        return item
+        return self.finish(item, response, context)
 
 
 def _more(page: ListPage, page_no: int, page_size: int) -> bool:
