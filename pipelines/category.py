@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
-from crawler.runtime import get_state
+from crawler.runtime import get_config, get_state
 from crawler.slugs import category_title, media_slug, normalise_media
 from pipelines.render import EMNEWS_MEDIA
 
@@ -21,19 +22,32 @@ def assign_category(state: StateStore, media: str) -> tuple[str, str]:
     known = state.category_for(name)
     if known:
         return known
-    title = "东财滚动新闻" if name == EMNEWS_MEDIA else category_title(name)
+    title = EMNEWS_MEDIA if name == EMNEWS_MEDIA else category_title(name)
     slug = state.assign_category(name, media_slug(name), title)
     return slug, title
 
 
 class CategoryPipeline:
-    def __init__(self, state: StateStore) -> None:
+    """Assigns the category, and writes the page of every category first seen in this run, so a
+    post's footer link resolves as soon as the post exists (not only after ``archive categories``)."""
+
+    def __init__(self, state: StateStore, output_dir: Path) -> None:
         self.state = state
+        self.output_dir = output_dir
+        self.registered = 0
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(get_state(crawler))
+        return cls(get_state(crawler), get_config(crawler).output_dir)
 
     def process_item(self, item: ArticleItem) -> ArticleItem:
+        is_new = self.state.category_for(normalise_media(item.media) or EMNEWS_MEDIA) is None
         item.category, item.tag = assign_category(self.state, item.media)
+        self.registered += is_new
         return item
+
+    def close_spider(self) -> None:
+        if self.registered:
+            from crawler.site import write_category_pages  # only runs that met a new source pay for it
+
+            write_category_pages(self.state, self.output_dir)

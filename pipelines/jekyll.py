@@ -8,6 +8,7 @@ that is fetched again, never one that is "known" but missing.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import TYPE_CHECKING, Self
 
 from scrapy.exceptions import DropItem
@@ -75,7 +76,13 @@ class JekyllPostPipeline:
             self.stats.inc_value("wiremirror/write_errors")
             logger.error("cannot write %s for %s: %s", relpath, item.key, err)
             raise DropItem(f"{item.key}: cannot write post: {err}") from err
-        self._record(item, rendered, relpath, retired)
+        try:
+            self._record(item, rendered, relpath, retired)
+        except sqlite3.Error as err:
+            # The post is on disk but not recorded: the next run fetches it again and finds it unchanged.
+            self.stats.inc_value("wiremirror/write_errors")
+            logger.error("cannot record %s in the state store: %s", item.key, err)
+            raise DropItem(f"{item.key}: cannot record in the state store: {err}") from err
         if self._lost_race(item, relpath):
             raise DropItem(f"{item.key}: same story as an original recorded meanwhile")
         self.stats.inc_value("wiremirror/updated" if existing else "wiremirror/new")

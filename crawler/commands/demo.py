@@ -60,8 +60,11 @@ def run(args: argparse.Namespace) -> int:
 
     from crawler.loopback import LoopbackServer
 
+    from crawler.site import init_site
+
     folder = Path(args.dir).resolve()
     folder.mkdir(parents=True, exist_ok=True)
+    init_site(folder / "output")  # a buildable Jekyll site around the posts
     with LoopbackServer() as server:
         for manifest in sorted(DEMO_DATA.glob("*/routes.json")):
             server.load_manifest(manifest.parent)
@@ -82,4 +85,5 @@ def run(args: argparse.Namespace) -> int:
     for post in posts:
         print(f"  {post.name}")
     print(f"demo: config {config_path}; try: wiremirror --config {config_path} status")
+    print(f"demo: build the site with: cd {folder / 'output'} && jekyll build")
     return code
