@@ -112,7 +112,7 @@ class ChildRun:
     args: list[str]
     returncode: int
     wall: float  # seconds, start to exit
-    peak_rss_mb: float  # the child's own peak resident set (wait4 rusage)
+    peak_rss_mb: float  # the child's own peak resident set (VmHWM)
     stdout: str
     stderr: str
 

@@ -202,7 +202,9 @@ class StateStore:
     def find_all_by_match_key(self, match_key: str) -> list[ArticleRecord]:
         if not match_key:
             return []
-        rows = self.conn.execute("SELECT * FROM articles WHERE match_key = ? ORDER BY first_seen", (match_key,))
+        rows = self.conn.execute(
+            "SELECT * FROM articles WHERE match_key = ? ORDER BY first_seen", (match_key,)
+        )
         return [ArticleRecord(**dict(row)) for row in rows]
 
     def record_article(

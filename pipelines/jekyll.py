@@ -31,6 +31,24 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+def record_post(state: StateStore, item: ArticleItem, content_hash: str, relpath: str) -> None:
+    """Mark ``item`` known with its post at ``relpath`` (call only once the post is on disk)."""
+    assert item.published is not None
+    state.record_article(
+        key=item.key,
+        source=item.source,
+        article_id=item.article_id,
+        media=item.media,
+        url=item.url,
+        title=item.title,
+        published=iso(item.published),
+        content_hash=content_hash,
+        post_path=relpath,
+        match_key=match_key(item.title, item.published),
+        aliases=item.aliases,
+    )
+
+
 class JekyllPostPipeline:
     def __init__(self, crawler: Crawler, store: PostStore, state: StateStore, site: SiteSettings) -> None:
         self.crawler = crawler
@@ -124,19 +142,6 @@ class JekyllPostPipeline:
         return False
 
     def _record(self, item: ArticleItem, rendered: RenderedPost, relpath: str, retired: list[str]) -> None:
-        assert item.published is not None
-        self.state.record_article(
-            key=item.key,
-            source=item.source,
-            article_id=item.article_id,
-            media=item.media,
-            url=item.url,
-            title=item.title,
-            published=iso(item.published),
-            content_hash=rendered.content_hash,
-            post_path=relpath,
-            match_key=match_key(item.title, item.published),
-            aliases=item.aliases,
-        )
+        record_post(self.state, item, rendered.content_hash, relpath)
         for old in retired:
             self.state.supersede(old, item.key)

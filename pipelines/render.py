@@ -109,7 +109,9 @@ def post_slug(item: ArticleItem) -> str:
     """The id part of the file name. ``NW<id>`` for Eastmoney media posts, the bare id for
     Eastmoney's own rolling news (as the predecessor named them), ``cns<id>`` for 中国新闻网 so its
     7–8 digit ids can never collide with Eastmoney's 17–18 digit ones."""
-    if not valid_article_id(item.article_id) or (item.source != "chinanews" and not item.article_id.isdigit()):
+    if not valid_article_id(item.article_id) or (
+        item.source != "chinanews" and not item.article_id.isdigit()
+    ):
         raise ValueError(f"article id must be digits only, got {item.article_id!r}")
     if item.source == "chinanews":
         return f"cns{item.article_id}"

@@ -159,13 +159,13 @@ def test_fast_emitter_writes_the_same_bytes(title, media, summary, tag, aliases)
     )
     meta = render.front_matter(item)
     assert render._emitter_neutral(meta)
-    assert render._dump(meta) == _python_dump(meta)
-    quoted = {"t": render._QuotedStr(title), "l": aliases}
-    assert render._dump(quoted) == _python_dump(quoted)
+    assert render.dump_front_matter(meta) == _python_dump(meta)
+    quoted = {"t": render.QuotedStr(title), "l": aliases}
+    assert render.dump_front_matter(quoted) == _python_dump(quoted)
 
 
 @pytest.mark.parametrize("value", ["𠀀 astral", "\x85 next line", "tab\there", "\u3000ideographic space"])
 def test_text_the_fast_emitter_would_write_differently_takes_the_python_one(value):
-    meta = {"title": render._QuotedStr(value), "tags": value}
+    meta = {"title": render.QuotedStr(value), "tags": value}
     assert not render._emitter_neutral(meta)
-    assert render._dump(meta) == _python_dump(meta)
+    assert render.dump_front_matter(meta) == _python_dump(meta)

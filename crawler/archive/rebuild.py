@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, Any
 from crawler.archive.postfile import parse_post
 from crawler.extract.common import ExtractionError
 from crawler.items import ArticleItem
-from crawler.timeutil import BEIJING, iso
+from crawler.timeutil import BEIJING
 from pipelines.category import assign_category
 from pipelines.clean import clean_item
 from pipelines.images import localise_images
+from pipelines.jekyll import record_post
 from pipelines.render import SiteSettings, render_post
 from pipelines.store import PostStore
 
@@ -305,17 +306,5 @@ def rebuild(
         if dry_run:
             continue
         store.write(relpath, rendered.text)
-        assert item.published is not None
-        state.record_article(
-            key=record.key,
-            source=record.source,
-            article_id=record.article_id,
-            media=item.media,
-            url=item.url,
-            title=item.title,
-            published=iso(item.published),
-            content_hash=rendered.content_hash,
-            post_path=relpath,
-            match_key=record.match_key,
-        )
+        record_post(state, item, rendered.content_hash, relpath)
     return report

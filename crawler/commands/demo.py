@@ -59,7 +59,6 @@ def run(args: argparse.Namespace) -> int:
     import tomli_w
 
     from crawler.loopback import LoopbackServer
-
     from crawler.site import init_site
 
     folder = Path(args.dir).resolve()

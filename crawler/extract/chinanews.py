@@ -370,6 +370,22 @@ def _row_time(text: str, *, url: str, now: datetime) -> datetime | None:
 # --------------------------------------------------------------------------- lists
 
 
+def _listed(href: str, *, page_url: str, base_url: str, seen: set[str]) -> tuple[str, str, str] | None:
+    """(canonical url, kind, item id) of a listed link, or None for non-articles and repeats."""
+    absolute = _resolve(href, page_url=page_url, base_url=base_url)
+    if absolute is None:
+        return None
+    kind = classify_url(absolute)
+    item_id = item_id_from_url(absolute)
+    if kind == "other" or item_id is None:
+        return None
+    url = canonical_url(absolute, base_url=base_url)
+    if url in seen:
+        return None
+    seen.add(url)
+    return url, kind, item_id
+
+
 def parse_scroll_list(
     html: str, *, page_url: str, base_url: str, now: datetime | None = None
 ) -> list[ListEntry]:
@@ -391,17 +407,10 @@ def parse_scroll_list(
         link = _first(li, ".dd_bt a[href]", "a[href]")
         if link is None:
             continue
-        absolute = _resolve(link.get("href", ""), page_url=page_url, base_url=base_url)
-        if absolute is None:
+        listed = _listed(link.get("href", ""), page_url=page_url, base_url=base_url, seen=seen)
+        if listed is None:
             continue
-        kind = classify_url(absolute)
-        item_id = item_id_from_url(absolute)
-        if kind == "other" or item_id is None:
-            continue
-        url = canonical_url(absolute, base_url=base_url)
-        if url in seen:
-            continue
-        seen.add(url)
+        url, kind, item_id = listed
         title = _text(link)
         if (not title or title.endswith(("…", ".."))) and link.get("title"):
             title = link.get("title").strip()
@@ -457,17 +466,10 @@ def parse_rss(xml: bytes | str, *, base_url: str) -> list[ListEntry]:
     entries: list[ListEntry] = []
     for item in root.iter("item"):
         link = (item.findtext("link") or "").strip()
-        absolute = _resolve(link, page_url=_base(base_url) + "/rss/", base_url=base_url)
-        if absolute is None:
+        listed = _listed(link, page_url=_base(base_url) + "/rss/", base_url=base_url, seen=seen)
+        if listed is None:
             continue
-        kind = classify_url(absolute)
-        item_id = item_id_from_url(absolute)
-        if kind == "other" or item_id is None:
-            continue
-        url = canonical_url(absolute, base_url=base_url)
-        if url in seen:
-            continue
-        seen.add(url)
+        url, kind, item_id = listed
         entries.append(
             ListEntry(
                 article_id=item_id,
