@@ -20,6 +20,7 @@ TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"
 REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False  # Scrapy 2.19's control server: one more listener nobody here uses
 COOKIES_ENABLED = False
 RETRY_ENABLED = True
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
@@ -42,6 +43,8 @@ ITEM_PIPELINES = {
 }
 DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.loopbackguard.LoopbackGuardMiddleware": 50,
+    # after decompression (590) in the response path: keeps the final response the spider gets
+    "crawler.middlewares.capture.CaptureMiddleware": 60,
     # Scrapy's retry, plus Retry-After honoured on 429/503 (same slot: 550)
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.retryafter.RetryAfterMiddleware": 550,

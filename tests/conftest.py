@@ -23,7 +23,6 @@ from crawler.loopback import LoopbackServer
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 DEMO_DATA = REPO / "crawler" / "demo_data"
-SHARED = REPO.parent / "shared"
 
 os.environ["WIREMIRROR_LOOPBACK_ONLY"] = "1"
 

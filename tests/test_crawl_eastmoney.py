@@ -405,3 +405,18 @@ def test_scrapy_crawl_from_the_repo_root_uses_the_same_config(eastmoney_demo, ma
     )
     assert result.returncode == 0, result.stderr
     assert posts_in(tmp_path / "output") == [SEED, NIO, FALLBACK]
+
+
+def test_a_default_crawl_keeps_its_responses_as_warc_captures(eastmoney_demo, make_config, tmp_path):
+    from warcio.archiveiterator import ArchiveIterator
+
+    assert crawl(make_config()).returncode == 0
+    (warc,) = (tmp_path / "state" / "captures" / "eastmoney").glob("*.warc.gz")
+    with warc.open("rb") as handle:
+        urls = {
+            r.rec_headers.get_header("WARC-Target-URI")
+            for r in ArchiveIterator(handle)
+            if r.rec_type == "response"
+        }
+    assert any("GetNewsText.do?id=NW202204082336871455" in u for u in urls)
+    assert any(u.endswith("/a/202205271234567890.html") for u in urls)
