@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import tempfile
+import itertools
+from collections.abc import Iterable
 from pathlib import Path
 
 _TMP_PID = re.compile(r"^\.wm-(\d+)-")
@@ -23,6 +24,23 @@ def _file_mode() -> int:
 
 
 _FILE_MODE = _file_mode()
+
+
+_counter = itertools.count()
+
+
+def _create_temporary(folder: Path) -> tuple[int, str]:
+    """A new ``.wm-<pid>-<n>.tmp`` in ``folder``, readable by the web server (0644 less umask).
+
+    The writer's pid in the name lets a sweep tell a killed writer's leftover from a live write;
+    a counter rather than mkstemp's random names, which this file system creates more slowly.
+    """
+    while True:
+        tmp = os.path.join(folder, f".wm-{os.getpid()}-{next(_counter)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE), tmp
+        except FileExistsError:  # a leftover of an earlier process with the same pid
+            continue
 
 
 class UnsafePathError(ValueError):
@@ -53,18 +71,43 @@ class PostStore:
 
     def write(self, relpath: str, text: str) -> bool:
         """Write ``text`` atomically; return False (and touch nothing) when the file already holds it."""
+        path = self._replace(relpath, text)
+        if path is None:
+            return False
+        _fsync_dir(path.parent)
+        return True
+
+    def write_many(self, posts: Iterable[tuple[str, str]]) -> list[bool]:
+        """Write a batch of ``(relpath, text)``; each as :meth:`write` does, which ones changed.
+
+        Every file is fsynced before its rename, as in :meth:`write`; each folder is fsynced once
+        for the whole batch instead of once per file. Callers record the batch in the state store
+        only after this returns, so "known" still implies "on disk" — bulk writers (rebuild) get
+        the folder sync off their per-post cost.
+        """
+        changed: list[bool] = []
+        folders: set[Path] = set()
+        for relpath, text in posts:
+            path = self._replace(relpath, text)
+            changed.append(path is not None)
+            if path is not None:
+                folders.add(path.parent)
+        for folder in folders:
+            _fsync_dir(folder)
+        return changed
+
+    def _replace(self, relpath: str, text: str) -> Path | None:
+        """Atomically put ``text`` at ``relpath`` (file fsynced, folder not); None if unchanged."""
         path = self.path_for(relpath)
         data = text.encode("utf-8")
         try:
             if path.read_bytes() == data:
-                return False
+                return None
         except FileNotFoundError:
             pass
         path.parent.mkdir(parents=True, exist_ok=True)
-        # the writer's pid in the name lets a sweep tell a killed writer's leftover from a live write
-        fd, tmp = tempfile.mkstemp(prefix=f".wm-{os.getpid()}-", suffix=".tmp", dir=path.parent)
+        fd, tmp = _create_temporary(path.parent)
         try:
-            os.fchmod(fd, _FILE_MODE)  # mkstemp makes 0600; the web server must read posts
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
@@ -74,8 +117,7 @@ class PostStore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
-        _fsync_dir(path.parent)
-        return True
+        return path
 
     def move(self, src_relpath: str, dst_relpath: str) -> None:
         """Move a post atomically (same filesystem), e.g. into the archive folder."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import frontmatter
+import pytest
 
 from crawler.archive.rotate import rotate
 from crawler.archive.verify import verify
@@ -169,3 +170,30 @@ def test_cli_verify_ok_and_fix(tmp_path):
     fixed = run_cli("archive", "verify", "--fix", "--config", str(toml))
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert "category page written" in fixed.stdout and target.is_file()
+
+
+def test_an_impossible_date_is_a_reported_problem_not_a_crash():
+    from crawler.archive.postfile import parse_post
+
+    post = parse_post(
+        "_posts/2021-02-30-NW202102300000000001.md", "---\ntitle: x\ndate: 2021-02-30 10:00:00\n---\nbody\n"
+    )
+    assert post.meta is None
+    assert "not valid YAML" in post.error
+
+
+def test_libyaml_and_pyyaml_read_front_matter_alike():
+    import yaml
+
+    from crawler.archive.postfile import load_front_matter
+
+    samples = [
+        'title: "他说\\"你好\\": 测试"\ndate: 2022-05-26 00:19:55 +0800\ncategories: emnews\n',
+        "title: 'single'\ndate: 2022-05-26 00:19:55+08:00\ntags:\n- 中国新闻网新闻\n",
+        "aliases:\n- eastmoney:1\nrender_with_liquid: false\nexcerpt: yes\n",
+    ]
+    for text in samples:
+        assert load_front_matter(text) == yaml.safe_load(text)
+    with_tab = "title: a\n\tb: c\n"
+    with pytest.raises(yaml.YAMLError):
+        load_front_matter(with_tab)

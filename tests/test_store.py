@@ -47,3 +47,15 @@ def test_posts_are_readable_by_the_web_server(tmp_path):
     PostStore(tmp_path).write("_posts/a.md", "x")
     mode = (tmp_path / "_posts" / "a.md").stat().st_mode & 0o777
     assert mode & 0o044 == 0o044  # group and others may read (umask permitting)
+
+
+def test_write_many_writes_changed_posts_and_skips_equal_ones(tmp_path):
+    store = PostStore(tmp_path)
+    store.write("_posts/a.md", "same\n")
+    changed = store.write_many([("_posts/a.md", "same\n"), ("_posts/b.md", "new\n"), ("old_post/c.md", "c\n")])
+    assert changed == [False, True, True]
+    assert (tmp_path / "_posts" / "b.md").read_text() == "new\n"
+    assert (tmp_path / "old_post" / "c.md").read_text() == "c\n"
+    assert not list(tmp_path.rglob(".wm-*"))
+    with pytest.raises(UnsafePathError):
+        store.write_many([("../escape.md", "x")])

@@ -34,6 +34,23 @@ _CHINANEWS_SLUG = re.compile(r"^cns(?P<id>[vp]?\d{5,12})$")  # v…/p…: videos
 _ARTICLE_ID = re.compile(r"^[vp]?\d+$")
 
 
+_CSAFE = getattr(yaml, "CSafeLoader", None)
+
+
+def load_front_matter(text: str) -> Any:
+    """``yaml.safe_load`` through libyaml (about 10× faster) wherever that cannot change the outcome.
+
+    libyaml accepts tabs where PyYAML's scanner refuses them, so text with a tab goes to PyYAML;
+    anything libyaml refuses is parsed again by PyYAML, so errors read exactly as before.
+    """
+    if _CSAFE is not None and "\t" not in text:
+        try:
+            return yaml.load(text, Loader=_CSAFE)  # CSafeLoader is the safe loader, in C
+        except (yaml.YAMLError, ValueError):
+            pass
+    return yaml.safe_load(text)
+
+
 @dataclass(slots=True)
 class PostFile:
     """One post file: its text, the parsed front matter (or why not) and what its name says."""
@@ -94,8 +111,8 @@ def parse_post(relpath: str, text: str) -> PostFile:
         return post
     post.raw_front = front
     try:
-        meta = yaml.safe_load(front)
-    except yaml.YAMLError as err:
+        meta = load_front_matter(front)
+    except (yaml.YAMLError, ValueError) as err:  # ValueError: an impossible date such as 2021-02-30
         post.error = f"front matter is not valid YAML: {' '.join(str(err).split())}"
         return post
     if meta is None:

@@ -374,7 +374,7 @@ def verify(
     for rel in iter_post_paths(config.output_dir, archive):
         if progress:
             progress(rel)
-        posts[rel] = read_post(store.path_for(rel), rel)
+        posts[rel] = read_post(config.output_dir / rel, rel)  # rel comes from listing the folder
     report.checked = len(posts)
 
     # duplicates first: the best copy of each article is the donor for repairs of the others
@@ -410,6 +410,9 @@ def verify(
         report.problems.extend(problems)
         if problems:
             broken.add(rel)
+        else:
+            # only the front matter is needed from here on: memory stays flat over the archive
+            post.text = post.body = post.raw_front = ""
         if not fix or not problems or not all(p.fixable for p in problems):
             continue
         repaired = repair_post(post, ctx)
