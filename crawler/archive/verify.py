@@ -371,10 +371,16 @@ def verify(
             report.changes.append(f"removed {len(temporaries)} temporary file(s)")
 
     posts: dict[str, PostFile] = {}
+    checked: dict[str, list[Problem]] = {}
     for rel in iter_post_paths(config.output_dir, archive):
         if progress:
             progress(rel)
-        posts[rel] = read_post(config.output_dir / rel, rel)  # rel comes from listing the folder
+        post = read_post(config.output_dir / rel, rel)  # rel comes from listing the folder
+        checked[rel] = check_post(post)
+        if not checked[rel]:
+            # only the front matter of a good post is needed from here on: memory stays flat
+            post.text = post.body = post.raw_front = ""
+        posts[rel] = post
     report.checked = len(posts)
 
     # duplicates first: the best copy of each article is the donor for repairs of the others
@@ -406,13 +412,10 @@ def verify(
     broken: set[str] = set()  # posts whose problems remain (the state checks skip them)
     for rel in list(posts):
         post = posts[rel]
-        problems = check_post(post)
+        problems = checked[rel]
         report.problems.extend(problems)
         if problems:
             broken.add(rel)
-        else:
-            # only the front matter is needed from here on: memory stays flat over the archive
-            post.text = post.body = post.raw_front = ""
         if not fix or not problems or not all(p.fixable for p in problems):
             continue
         repaired = repair_post(post, ctx)
