@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -255,20 +258,64 @@ def latest_items(
     return found
 
 
-def rebuild(
+# Below this many articles a process pool costs more than it saves.
+POOL_THRESHOLD = 200
+WRITE_BATCH = 256
+
+
+@dataclass(slots=True)
+class _Job:
+    """One article to re-render: what the main process knows, for a worker to do the CPU work."""
+
+    key: str
+    item: ArticleItem
+    relpath: str
+    existing: str | None
+
+
+@dataclass(slots=True)
+class _Rendered:
+    """A worker's answer: the post text (or why not). Small, so little crosses the process pipe."""
+
+    text: str = ""
+    content_hash: str = ""
+    relpath: str = ""
+    error: str = ""
+
+
+def _render_job(
+    task: tuple[ArticleItem, str], site: SiteSettings, images: tuple[bool, str, Path]
+) -> _Rendered:
+    """Clean and render one article (``task`` = item, recorded path): pure CPU, pool-friendly."""
+    item, relpath = task
+    try:
+        clean_item(item)
+        if not item.body.strip() or "\ufffd" in item.body:
+            raise ValueError("body empty or mis-decoded after cleaning")
+        download, images_dir, output_dir = images
+        if download:
+            item.body = localise_images(
+                item.body,
+                source=item.source,
+                article_id=item.article_id,
+                images_dir=images_dir,
+                output_dir=output_dir,
+            )
+        rendered = render_post(item, site)
+    except ValueError as err:
+        return _Rendered(error=f"{item.key}: {err}")
+    return _Rendered(rendered.text, rendered.content_hash, relpath or rendered.relpath)
+
+
+def _jobs(
     config: Config,
     state: StateStore,
-    *,
-    since: date | None = None,
-    dry_run: bool = False,
-    progress: Callable[[str], None] | None = None,
-) -> RebuildReport:
-    report = RebuildReport()
-    store = PostStore(config.output_dir)
-    site = SiteSettings(url=config.site.url)
-    for key, (item, when) in sorted(
-        latest_items(config, since=since, report=report, progress=progress).items()
-    ):
+    store: PostStore,
+    found: dict[str, tuple[ArticleItem, datetime]],
+    report: RebuildReport,
+) -> Iterator[_Job]:
+    """Articles the state store knows, with what only the main process can look up."""
+    for key, (item, when) in sorted(found.items()):
         record = state.get_article(key)
         if record is None or record.key != key:
             report.skipped += 1
@@ -281,30 +328,68 @@ def rebuild(
             if meta.get("fetched_at"):
                 item.fetched_at = datetime.fromisoformat(str(meta["fetched_at"]))
             item.aliases = [str(a) for a in meta.get("aliases") or []]
-        try:
-            clean_item(item)
-            if not item.body.strip() or "\ufffd" in item.body:
-                raise ValueError("body empty or mis-decoded after cleaning")
-            if config.images.download:
-                item.body = localise_images(
-                    item.body,
-                    source=item.source,
-                    article_id=item.article_id,
-                    images_dir=config.images.dir,
-                    output_dir=config.output_dir,
-                )
-            item.category, item.tag = assign_category(state, item.media)
-            rendered = render_post(item, site)
-        except ValueError as err:
-            report.errors.append(f"{key}: {err}")
+        item.category, item.tag = assign_category(state, item.media)  # the registry lives here
+        yield _Job(key, item, relpath, existing)
+
+
+def rebuild(
+    config: Config,
+    state: StateStore,
+    *,
+    since: date | None = None,
+    dry_run: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> RebuildReport:
+    """Re-render every known article from its newest capture; write only posts whose text changed.
+
+    Cleaning and rendering (the CPU) run on every core for large rebuilds; the state store and the
+    files stay in this process, written in batches (each file fsynced, each batch's folders once),
+    and an article is recorded only after its batch is on disk.
+    """
+    report = RebuildReport()
+    store = PostStore(config.output_dir)
+    site = SiteSettings(url=config.site.url)
+    found = latest_items(config, since=since, report=report, progress=progress)
+    images = (config.images.download, config.images.dir, config.output_dir)
+    jobs = _jobs(config, state, store, found, report)
+    batch: list[tuple[_Job, _Rendered]] = []
+    for job, done in _rendered(jobs, site, images, parallel=len(found) >= POOL_THRESHOLD):
+        if done.error:
+            report.errors.append(done.error)
             continue
-        relpath = relpath or rendered.relpath
-        if existing == rendered.text:
+        if job.existing == done.text:
             report.unchanged += 1
             continue
-        report.written.append(relpath)
-        if dry_run:
-            continue
-        store.write(relpath, rendered.text)
-        record_post(state, item, rendered.content_hash, relpath)
+        report.written.append(done.relpath)
+        if not dry_run:
+            batch.append((job, done))
+        if len(batch) >= WRITE_BATCH:
+            _write(store, state, batch)
+    _write(store, state, batch)
     return report
+
+
+def _rendered(
+    jobs: Iterator[_Job], site: SiteSettings, images: tuple[bool, str, Path], *, parallel: bool
+) -> Iterator[tuple[_Job, _Rendered]]:
+    render = partial(_render_job, site=site, images=images)
+    if not parallel:
+        yield from ((job, render((job.item, job.relpath))) for job in jobs)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        # bounded chunks: Executor.map submits its whole input at once
+        while chunk := list(islice(jobs, 1024)):
+            tasks = [(job.item, job.relpath) for job in chunk]
+            yield from zip(chunk, pool.map(render, tasks, chunksize=32), strict=True)
+
+
+def _write(store: PostStore, state: StateStore, batch: list[tuple[_Job, _Rendered]]) -> None:
+    """Write a batch, then record it: "known" never runs ahead of "on disk"."""
+    if not batch:
+        return
+    store.write_many((done.relpath, done.text) for _, done in batch)
+    for job, done in batch:
+        record_post(state, job.item, done.content_hash, done.relpath)
+    batch.clear()

@@ -257,6 +257,9 @@ def _import(args: argparse.Namespace, config: Config, state: StateStore) -> int:
     return EXIT_OK if report.ok else EXIT_PROBLEMS
 
 
+LIST_AT_MOST = 50  # paths listed one per line; the summary table counts them all
+
+
 def _rebuild(args: argparse.Namespace, config: Config, state: StateStore) -> int:
     from crawler.archive.rebuild import capture_files, rebuild
 
@@ -265,8 +268,10 @@ def _rebuild(args: argparse.Namespace, config: Config, state: StateStore) -> int
         report = rebuild(config, state, since=args.since, dry_run=args.dry_run, progress=tick)
     out = _console()
     verb = "would rewrite" if args.dry_run else "rewrote"
-    for rel in report.written:
+    for rel in report.written[:LIST_AT_MOST]:
         out.print(f"{verb} {rel}")
+    if len(report.written) > LIST_AT_MOST:
+        out.print(f"… and {len(report.written) - LIST_AT_MOST} more")
     for line in report.errors:
         out.print(f"[red]error[/]: {line}")
     _summary(
