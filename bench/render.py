@@ -182,7 +182,11 @@ def _batch_rate(items: list[ArticleItem], store: PostStore) -> float:
 
 def _disk_ceiling(items: list[ArticleItem], folder: Path) -> float:
     """Files/s the disk gives for the same I/O with no rendering: create, write, fsync, rename."""
-    texts = [_rel_text(item)[1].encode("utf-8") for item in items]
+    return disk_ceiling([_rel_text(item)[1].encode("utf-8") for item in items], folder)
+
+
+def disk_ceiling(texts: list[bytes], folder: Path) -> float:
+    """Files/s for ``texts``: create, write, fsync, rename, the folder fsynced once per batch."""
     folder.mkdir(parents=True)
     started = time.perf_counter()
     for n, data in enumerate(texts):

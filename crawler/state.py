@@ -131,6 +131,13 @@ class StateStore:
         self._init_schema()
 
     def _init_schema(self) -> None:
+        # An existing store needs no write lock just to be opened (status, start-up are read-only).
+        try:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.OperationalError:  # no meta table yet: a new store
+            row = None
+        if row is not None and row[0] == str(SCHEMA_VERSION):
+            return
         with self.write() as conn:
             for statement in SCHEMA.split(";"):
                 if statement.strip():

@@ -15,11 +15,12 @@ import json
 import logging
 import os
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import partial
-from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -261,6 +262,7 @@ def latest_items(
 # Below this many articles a process pool costs more than it saves.
 POOL_THRESHOLD = 200
 WRITE_BATCH = 256
+IN_FLIGHT = 512  # articles handed to the workers ahead of the writer
 
 
 @dataclass(slots=True)
@@ -379,10 +381,17 @@ def _rendered(
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        # bounded chunks: Executor.map submits its whole input at once
-        while chunk := list(islice(jobs, 1024)):
-            tasks = [(job.item, job.relpath) for job in chunk]
-            yield from zip(chunk, pool.map(render, tasks, chunksize=32), strict=True)
+        # A sliding window: workers render ahead while this process writes, and memory stays
+        # bounded (Executor.map would submit the whole input at once).
+        window: deque[tuple[_Job, Future[_Rendered]]] = deque()
+        for job in jobs:
+            window.append((job, pool.submit(render, (job.item, job.relpath))))
+            if len(window) >= IN_FLIGHT:
+                first, future = window.popleft()
+                yield first, future.result()
+        while window:
+            first, future = window.popleft()
+            yield first, future.result()
 
 
 def _write(store: PostStore, state: StateStore, batch: list[tuple[_Job, _Rendered]]) -> None:
