@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Self
 from scrapy.exceptions import DropItem
 
 from crawler.matching import match_key
-from crawler.runtime import get_state
+from crawler.runtime import get_config, get_state
+from pipelines.aliases import add_alias_to_post
+from pipelines.store import PostStore
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -33,15 +35,16 @@ def rank(source: str) -> int:
 
 
 class DedupeArticlePipeline:
-    def __init__(self, state: StateStore, stats: StatsCollector) -> None:
+    def __init__(self, state: StateStore, stats: StatsCollector, store: PostStore) -> None:
         self.state = state
         self.stats = stats
+        self.store = store
         self.seen: set[str] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         assert crawler.stats is not None
-        return cls(get_state(crawler), crawler.stats)
+        return cls(get_state(crawler), crawler.stats, PostStore(get_config(crawler).output_dir))
 
     def process_item(self, item: ArticleItem) -> ArticleItem:
         if item.key in self.seen:
@@ -58,5 +61,6 @@ class DedupeArticlePipeline:
             logger.info("%s supersedes %s (same story)", item.key, other.key)
             return item
         self.state.add_alias(item.key, other.key)
+        add_alias_to_post(self.store, self.state, other, item.key)
         self.stats.inc_value("dedupe/aliased")
         raise DropItem(f"{item.key}: same story as {other.key}, recorded as its alias")

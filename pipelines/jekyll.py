@@ -17,6 +17,7 @@ from crawler.failures import record_item_failure
 from crawler.matching import match_key
 from crawler.runtime import get_config, get_state
 from crawler.timeutil import iso
+from pipelines.aliases import add_alias_to_post
 from pipelines.dedupe import rank
 from pipelines.render import RenderedPost, SiteSettings, render_post
 from pipelines.store import PostStore, UnsafePathError
@@ -137,6 +138,7 @@ class JekyllPostPipeline:
                 continue
             self.store.remove(relpath)
             self.state.supersede(item.key, other.key)
+            add_alias_to_post(self.store, self.state, other, item.key)
             self.stats.inc_value("dedupe/aliased")
             return True
         return False

@@ -8,9 +8,9 @@ change: an unchanged article is never rewritten.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
-import itertools
 from collections.abc import Iterable
 from pathlib import Path
 

@@ -15,6 +15,7 @@ from pipelines.category import CategoryPipeline
 from pipelines.clean import CleanArticlePipeline
 from pipelines.dedupe import DedupeArticlePipeline
 from pipelines.jekyll import JekyllPostPipeline
+from pipelines.render import SiteSettings, render_post
 from pipelines.validate import ValidateArticlePipeline
 
 
@@ -118,6 +119,12 @@ def test_same_story_from_eastmoney_becomes_an_alias_of_the_chinanews_original(cr
     state = get_state(crawler)
     assert state.resolve("eastmoney:202205260000000001") == "chinanews:10606399"
     assert sorted(p.name for p in (tmp_path / "out" / "_posts").iterdir()) == ["2022-05-26-cns10606399.md"]
+    # the original's post records the copy too, exactly as rendering it with that alias would
+    path = tmp_path / "out" / "_posts" / "2022-05-26-cns10606399.md"
+    cns.aliases = ["eastmoney:202205260000000001"]
+    expected = render_post(cns, SiteSettings())
+    assert path.read_text(encoding="utf-8") == expected.text
+    assert state.get_article("chinanews:10606399").content_hash == expected.content_hash
 
 
 def test_chinanews_original_supersedes_an_earlier_eastmoney_copy(crawler, tmp_path):
@@ -156,8 +163,9 @@ def test_a_copy_recorded_by_a_parallel_crawl_is_settled_after_writing(crawler, t
 
     # and the losing side, arriving after the original: its own post is withdrawn
     late = item(article_id="202205260000000009", media="中国新闻网", title="同一条新闻")
+    for cls in (ValidateArticlePipeline, CleanArticlePipeline, CategoryPipeline):
+        late = cls.from_crawler(crawler).process_item(late)
     with pytest.raises(DropItem, match="meanwhile"):
-        for cls in (ValidateArticlePipeline, CleanArticlePipeline, CategoryPipeline, JekyllPostPipeline):
-            late = cls.from_crawler(crawler).process_item(late)
+        JekyllPostPipeline.from_crawler(crawler).process_item(late)
     assert sorted(p.name for p in (tmp_path / "out" / "_posts").iterdir()) == ["2022-05-26-cns10606399.md"]
     assert get_state(crawler).resolve("eastmoney:202205260000000009") == "chinanews:10606399"
