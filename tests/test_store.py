@@ -52,7 +52,9 @@ def test_posts_are_readable_by_the_web_server(tmp_path):
 def test_write_many_writes_changed_posts_and_skips_equal_ones(tmp_path):
     store = PostStore(tmp_path)
     store.write("_posts/a.md", "same\n")
-    changed = store.write_many([("_posts/a.md", "same\n"), ("_posts/b.md", "new\n"), ("old_post/c.md", "c\n")])
+    changed = store.write_many(
+        [("_posts/a.md", "same\n"), ("_posts/b.md", "new\n"), ("old_post/c.md", "c\n")]
+    )
     assert changed == [False, True, True]
     assert (tmp_path / "_posts" / "b.md").read_text() == "new\n"
     assert (tmp_path / "old_post" / "c.md").read_text() == "c\n"
