@@ -12,15 +12,13 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from crawler.archive.postfile import parse_post
-from pipelines.render import PROVENANCE_KEYS, QuotedStr, content_hash_of, dump_front_matter
+from pipelines.render import PROVENANCE_KEYS, SEED_KEYS, QuotedStr, content_hash_of, dump_front_matter
 
 if TYPE_CHECKING:
     from crawler.state import ArticleRecord, StateStore
     from pipelines.store import PostStore
 
 logger = logging.getLogger(__name__)
-
-SEED_KEYS = ("layout", "title", "date", "categories", "tags")
 
 
 def _ordered(meta: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,8 @@ from crawler.items import ArticleItem
 from crawler.timeutil import beijing_date_str, iso, jekyll_date
 from pipelines.sanitize import liquid_escape
 
+# The seed's five keys, first and in this order, as the predecessor's posts have them.
+SEED_KEYS = ("layout", "title", "date", "categories", "tags")
 # Keys written after the seed's five, in this order; empty values are left out.
 PROVENANCE_KEYS = (
     "source",

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from crawler.config import SOURCE_NAMES
 from crawler.locks import source_lock
 from crawler.timeutil import now_beijing
-from pipelines.render import QuotedStr, dump_front_matter
+from pipelines.render import SEED_KEYS, QuotedStr, dump_front_matter
 
 if TYPE_CHECKING:
     from crawler.config import Config
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from pipelines.store import PostStore
 
 # Front-matter keys in the order our posts write them; others follow in their own order.
-KEY_ORDER = ("layout", "title", "date", "categories", "tags")
+KEY_ORDER = SEED_KEYS
 
 
 @contextmanager

@@ -16,11 +16,12 @@ from typing import Any
 import yaml
 
 from crawler.timeutil import BEIJING
+from pipelines.render import SEED_KEYS
 
 # Jekyll's own rule (Document::DATE_FILENAME_MATCHER): YYYY-MM-DD-<slug>.<ext>
 POST_NAME = re.compile(r"^(?P<date>\d{4}-\d{2}-\d{2})-(?P<slug>[^/]+)\.(?P<ext>md|markdown|html)$")
 POST_EXTS = (".md", ".markdown", ".html")
-REQUIRED_KEYS = ("layout", "title", "date", "categories", "tags")
+REQUIRED_KEYS = SEED_KEYS  # what Jekyll and the layouts need of every post
 # ``2022-05-26 00:19:55 +0800`` (Jekyll docs), ``+08:00`` (YAML dumpers), or no offset (oldest posts)
 _DATE = re.compile(
     r"^\s*(?P<d>\d{4}-\d{1,2}-\d{1,2})(?:[ T]+(?P<t>\d{1,2}:\d{2}(?::\d{2})?))?"
