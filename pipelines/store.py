@@ -50,15 +50,24 @@ class UnsafePathError(ValueError):
 class PostStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
+        self._folders: dict[Path, Path] = {}
 
     def path_for(self, relpath: str) -> Path:
-        """Resolve ``relpath`` inside the root, refusing anything that escapes it."""
-        if "\0" in relpath or not relpath or Path(relpath).is_absolute() or ".." in Path(relpath).parts:
+        """Resolve ``relpath`` inside the root, refusing anything that escapes it.
+
+        The folder is resolved (symlinks followed) once per folder and remembered; the file name
+        itself is not followed: writes replace a link rather than write through it.
+        """
+        rel = Path(relpath)
+        if "\0" in relpath or not relpath or rel.is_absolute() or ".." in rel.parts:
             raise UnsafePathError(f"refusing unsafe post path {relpath!r}")
-        path = (self.root / relpath).resolve()
-        if not path.is_relative_to(self.root):
-            raise UnsafePathError(f"refusing post path outside {self.root}: {relpath!r}")
-        return path
+        folder = self._folders.get(rel.parent)
+        if folder is None:
+            folder = (self.root / rel.parent).resolve()
+            if not folder.is_relative_to(self.root):
+                raise UnsafePathError(f"refusing post path outside {self.root}: {relpath!r}")
+            self._folders[rel.parent] = folder
+        return folder / rel.name
 
     def read(self, relpath: str) -> str | None:
         try:

@@ -286,10 +286,16 @@ class _Rendered:
 
 
 def _render_job(
-    task: tuple[ArticleItem, str], site: SiteSettings, images: tuple[bool, str, Path]
+    task: tuple[ArticleItem, str, str | None], site: SiteSettings, images: tuple[bool, str, Path]
 ) -> _Rendered:
-    """Clean and render one article (``task`` = item, recorded path): pure CPU, pool-friendly."""
-    item, relpath = task
+    """Clean and render one article (``task`` = item, recorded path, current post text): pure
+    CPU, pool-friendly. The current post keeps its ``fetched_at`` and ``aliases``."""
+    item, relpath, existing = task
+    if existing is not None:
+        meta = parse_post(relpath, existing).meta or {}
+        if meta.get("fetched_at"):
+            item.fetched_at = datetime.fromisoformat(str(meta["fetched_at"]))
+        item.aliases = [str(a) for a in meta.get("aliases") or []]
     try:
         clean_item(item)
         if not item.body.strip() or "\ufffd" in item.body:
@@ -324,12 +330,7 @@ def _jobs(
             continue
         relpath = record.post_path or ""
         existing = store.read(relpath) if relpath else None
-        item.fetched_at = when
-        if existing is not None:
-            meta = parse_post(relpath, existing).meta or {}
-            if meta.get("fetched_at"):
-                item.fetched_at = datetime.fromisoformat(str(meta["fetched_at"]))
-            item.aliases = [str(a) for a in meta.get("aliases") or []]
+        item.fetched_at = when  # a missing post is restored, dated by its capture
         item.category, item.tag = assign_category(state, item.media)  # the registry lives here
         yield _Job(key, item, relpath, existing)
 
@@ -376,7 +377,7 @@ def _rendered(
 ) -> Iterator[tuple[_Job, _Rendered]]:
     render = partial(_render_job, site=site, images=images)
     if not parallel:
-        yield from ((job, render((job.item, job.relpath))) for job in jobs)
+        yield from ((job, render((job.item, job.relpath, job.existing))) for job in jobs)
         return
     from concurrent.futures import ProcessPoolExecutor
 
@@ -385,7 +386,7 @@ def _rendered(
         # bounded (Executor.map would submit the whole input at once).
         window: deque[tuple[_Job, Future[_Rendered]]] = deque()
         for job in jobs:
-            window.append((job, pool.submit(render, (job.item, job.relpath))))
+            window.append((job, pool.submit(render, (job.item, job.relpath, job.existing))))
             if len(window) >= IN_FLIGHT:
                 first, future = window.popleft()
                 yield first, future.result()
