@@ -8,11 +8,13 @@ change: an unchanged article is never rewritten.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import cast
 
 _TMP_PID = re.compile(r"^\.wm-(\d+)-")
 
@@ -87,23 +89,52 @@ class PostStore:
         return True
 
     def write_many(self, posts: Iterable[tuple[str, str]]) -> list[bool]:
-        """Write a batch of ``(relpath, text)``; each as :meth:`write` does, which ones changed.
+        """Write a batch of ``(relpath, text)`` with one group commit; which ones changed.
 
-        Every file is fsynced before its rename, as in :meth:`write`; each folder is fsynced once
-        for the whole batch instead of once per file. Callers record the batch in the state store
-        only after this returns, so "known" still implies "on disk" — bulk writers (rebuild) get
-        the folder sync off their per-post cost.
+        The guarantees of :meth:`write` — no rename ever points at data that is not on disk, and
+        the renames are on disk when this returns — for one flush per batch instead of one per
+        file: every temporary file is written, the file system is flushed once (``syncfs``), then
+        all are renamed and each folder is fsynced. Callers record the batch in the state store
+        only after this returns. For bulk writers (rebuild), where per-file fsyncs dominate.
         """
-        changed: list[bool] = []
-        folders: set[Path] = set()
-        for relpath, text in posts:
-            path = self._replace(relpath, text)
-            changed.append(path is not None)
-            if path is not None:
-                folders.add(path.parent)
-        for folder in folders:
+        staged: list[tuple[str, Path] | None] = []
+        try:
+            for relpath, text in posts:
+                staged.append(self._stage(relpath, text))
+            pending = [entry for entry in staged if entry is not None]
+            if pending:
+                _sync_filesystem(pending[0][1].parent)
+            for tmp, path in pending:
+                os.replace(tmp, path)
+        except BaseException:
+            for entry in staged:
+                if entry is not None:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry[0])
+            raise
+        for folder in {path.parent for _, path in pending}:
             _fsync_dir(folder)
-        return changed
+        return [entry is not None for entry in staged]
+
+    def _stage(self, relpath: str, text: str) -> tuple[str, Path] | None:
+        """A temporary file beside ``relpath`` holding ``text``, not yet flushed; None if unchanged."""
+        path = self.path_for(relpath)
+        data = text.encode("utf-8")
+        try:
+            if path.read_bytes() == data:
+                return None
+        except FileNotFoundError:
+            pass
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = _create_temporary(path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return tmp, path
 
     def _replace(self, relpath: str, text: str) -> Path | None:
         """Atomically put ``text`` at ``relpath`` (file fsynced, folder not); None if unchanged."""
@@ -171,6 +202,33 @@ def _writer_alive(name: str) -> bool:
     except PermissionError:  # alive, owned by someone else
         return True
     return True
+
+
+def _sync_filesystem(folder: Path) -> None:
+    """Flush the whole file system holding ``folder`` and wait for it (Linux syncfs; else sync)."""
+    syncfs = _libc_syncfs()
+    if syncfs is not None:
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            if syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    os.sync()  # flushes every file system; on Linux it waits for the writes to finish
+
+
+@functools.cache
+def _libc_syncfs() -> Callable[[int], int] | None:
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name, use_errno=True) if name else None
+    except OSError:
+        return None
+    func = getattr(libc, "syncfs", None) if libc is not None else None
+    return cast("Callable[[int], int] | None", func)
 
 
 def _fsync_dir(path: Path) -> None:

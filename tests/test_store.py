@@ -61,3 +61,12 @@ def test_write_many_writes_changed_posts_and_skips_equal_ones(tmp_path):
     assert not list(tmp_path.rglob(".wm-*"))
     with pytest.raises(UnsafePathError):
         store.write_many([("../escape.md", "x")])
+
+
+def test_a_batch_that_fails_midway_renames_nothing_and_leaves_no_temporary(tmp_path):
+    store = PostStore(tmp_path)
+    with pytest.raises(UnsafePathError):
+        store.write_many([("_posts/a.md", "a\n"), ("_posts/b.md", "b\n"), ("../escape.md", "x")])
+    assert not (tmp_path / "_posts" / "a.md").exists()
+    assert not (tmp_path / "_posts" / "b.md").exists()
+    assert not list(tmp_path.rglob(".wm-*"))
