@@ -145,15 +145,21 @@ def run(sizes: Sizes, workdir: Path) -> BenchResult:
     unchanged_store = PostStore(workdir / "site-0")  # every post already there: the no-rewrite path
     unchanged = _rate(items, lambda i: unchanged_store.write(*_rel_text(i)), sizes.repeats)
 
-    # Our code's own speed: the same render + atomic fsynced write into tmpfs, where a file costs
-    # microseconds. On the real disk the file system's own cost per new file sets the pace; the
-    # ceiling measures exactly that I/O (same bytes, fsync, rename, no rendering) side by side.
+    # The check is our code's own speed: render + atomic, flushed writes into tmpfs, where a file
+    # costs microseconds. On the real disk the same loop is reported beside the disk's own ceiling
+    # for the same I/O, measured interleaved: this VM's disk drifts several-fold within minutes.
     if in_memory is not None:
         result.checks.append(
-            Check("render + fsynced write, tmpfs (our code)", round(in_memory), ">=", TARGET, "posts/s")
+            Check(
+                "render + atomic flushed write, tmpfs (our code)", round(in_memory), ">=", TARGET, "posts/s"
+            )
         )
+    else:
+        result.checks.append(
+            Check("render + atomic flushed write (disk)", round(durable), ">=", TARGET, "posts/s")
+        )
+    result.ratios["same on the disk ÷ target"] = round(durable / TARGET, 2)
     result.ratios["disk render+write ÷ disk's own ceiling (interleaved)"] = round(disk_ratio, 2)
-    result.ratios["disk render+write ÷ target"] = round(durable / TARGET, 2)
     result.ratios["with fsync ÷ without fsync"] = round(durable / undurable, 2)
     result.context = {
         "posts": len(items),
