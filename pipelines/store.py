@@ -82,9 +82,16 @@ class PostStore:
 
     def write(self, relpath: str, text: str) -> bool:
         """Write ``text`` atomically; return False (and touch nothing) when the file already holds it."""
-        path = self._replace(relpath, text)
-        if path is None:
+        staged = self._stage(relpath, text, flush=True)
+        if staged is None:
             return False
+        tmp, path = staged
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
         _fsync_dir(path.parent)
         return True
 
@@ -100,7 +107,7 @@ class PostStore:
         staged: list[tuple[str, Path] | None] = []
         try:
             for relpath, text in posts:
-                staged.append(self._stage(relpath, text))
+                staged.append(self._stage(relpath, text, flush=False))
             pending = [entry for entry in staged if entry is not None]
             if pending:
                 _sync_filesystem(pending[0][1].parent)
@@ -116,8 +123,9 @@ class PostStore:
             _fsync_dir(folder)
         return [entry is not None for entry in staged]
 
-    def _stage(self, relpath: str, text: str) -> tuple[str, Path] | None:
-        """A temporary file beside ``relpath`` holding ``text``, not yet flushed; None if unchanged."""
+    def _stage(self, relpath: str, text: str, *, flush: bool) -> tuple[str, Path] | None:
+        """A temporary file beside ``relpath`` holding ``text`` (fsynced when ``flush``), to be
+        renamed over it; None when the file already holds exactly ``text``."""
         path = self.path_for(relpath)
         data = text.encode("utf-8")
         try:
@@ -130,34 +138,14 @@ class PostStore:
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
+                if flush:
+                    handle.flush()
+                    os.fsync(handle.fileno())
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
         return tmp, path
-
-    def _replace(self, relpath: str, text: str) -> Path | None:
-        """Atomically put ``text`` at ``relpath`` (file fsynced, folder not); None if unchanged."""
-        path = self.path_for(relpath)
-        data = text.encode("utf-8")
-        try:
-            if path.read_bytes() == data:
-                return None
-        except FileNotFoundError:
-            pass
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = _create_temporary(path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        return path
 
     def move(self, src_relpath: str, dst_relpath: str) -> None:
         """Move a post atomically (same filesystem), e.g. into the archive folder."""
