@@ -50,8 +50,6 @@ def run_spiders(
     from scrapy.crawler import CrawlerProcess
     from scrapy.utils.project import get_project_settings
 
-    from crawler.extensions.runrecord import summarise
-
     # Installed copies run from any folder, where no scrapy.cfg names the settings module.
     os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
     settings = get_project_settings()
@@ -72,13 +70,8 @@ def run_spiders(
     for spider, crawler in crawlers:
         stats = crawler.stats.get_stats() if crawler.stats else {}
         outcome = str(stats.get("wiremirror/outcome") or "failed")
-        results.append(SourceResult(spider, outcome, summarise(stats, _duration(stats))))
+        results.append(SourceResult(spider, outcome, dict(stats.get("wiremirror/summary") or {})))
     return results
-
-
-def _duration(stats: dict[str, Any]) -> float:
-    start, end = stats.get("start_time"), stats.get("finish_time")
-    return (end - start).total_seconds() if start and end else 0.0
 
 
 def _configure_console(console_level: str) -> None:

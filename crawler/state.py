@@ -199,12 +199,8 @@ class StateStore:
         return ArticleRecord(**dict(row)) if row else None
 
     def find_by_match_key(self, match_key: str) -> ArticleRecord | None:
-        if not match_key:
-            return None
-        row = self.conn.execute(
-            "SELECT * FROM articles WHERE match_key = ? ORDER BY first_seen LIMIT 1", (match_key,)
-        ).fetchone()
-        return ArticleRecord(**dict(row)) if row else None
+        """The first-seen article with this match key, if any."""
+        return next(iter(self.find_all_by_match_key(match_key)), None)
 
     def find_all_by_match_key(self, match_key: str) -> list[ArticleRecord]:
         if not match_key:

@@ -18,13 +18,18 @@ if TYPE_CHECKING:
 
 def assign_category(state: StateStore, media: str) -> tuple[str, str]:
     """(slug, tag) for ``media``; the first slug a media name gets is kept forever."""
+    slug, tag, _ = _category(state, media)
+    return slug, tag
+
+
+def _category(state: StateStore, media: str) -> tuple[str, str, bool]:
+    """(slug, tag, whether this call registered the media name)."""
     name = normalise_media(media) or EMNEWS_MEDIA
     known = state.category_for(name)
     if known:
-        return known
+        return known[0], known[1], False
     title = EMNEWS_MEDIA if name == EMNEWS_MEDIA else category_title(name)
-    slug = state.assign_category(name, media_slug(name), title)
-    return slug, title
+    return state.assign_category(name, media_slug(name), title), title, True
 
 
 class CategoryPipeline:
@@ -41,9 +46,8 @@ class CategoryPipeline:
         return cls(get_state(crawler), get_config(crawler).output_dir)
 
     def process_item(self, item: ArticleItem) -> ArticleItem:
-        is_new = self.state.category_for(normalise_media(item.media) or EMNEWS_MEDIA) is None
-        item.category, item.tag = assign_category(self.state, item.media)
-        self.registered += is_new
+        item.category, item.tag, registered = _category(self.state, item.media)
+        self.registered += registered
         return item
 
     def close_spider(self) -> None:

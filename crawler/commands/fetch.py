@@ -11,14 +11,10 @@ from crawler.commands.common import add_config_option, config_from_args
 
 def source_of(url: str) -> str | None:
     """Which spider handles ``url`` (Eastmoney share/article URLs, 中国新闻网 articles)."""
-    from crawler.extract import eastmoney
+    from crawler.extract import chinanews, eastmoney
 
     if eastmoney.parse_article_id(url):
         return "eastmoney"
-    try:
-        from crawler.extract import chinanews
-    except ImportError:  # pragma: no cover - the chinanews extractor ships with the package
-        return None
     return "chinanews" if chinanews.article_id_from_url(url) else None
 
 

@@ -68,6 +68,7 @@ class RunRecorder:
         outcome = run_outcome(stats, reason)
         summary = summarise(stats, time.monotonic() - self.started)
         self.crawler.stats.set_value("wiremirror/outcome", outcome)
+        self.crawler.stats.set_value("wiremirror/summary", summary)  # what the CLI prints, as recorded
         state = get_state(self.crawler)
         state.finish_run(self.run_id, outcome, summary)
         logger.info("run summary: %s outcome=%s", summary_line(spider.name, summary), outcome)

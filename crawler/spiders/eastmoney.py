@@ -27,9 +27,9 @@ from crawler.extract.eastmoney import (
     parse_list_payload,
 )
 from crawler.items import ArticleItem
-from crawler.spiders.base import WireSpider, describe_failure, logger
+from crawler.spiders.base import WireSpider, describe_failure
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 REFERER = "https://finance.eastmoney.com/"
 COLUMN_FIELDS = "code,showTime,title,mediaName,summary,image,url,uniqueUrl,Np_dst"
@@ -126,7 +126,7 @@ class EastmoneySpider(WireSpider):
         entries = [e for e in page.entries if self._media_allowed(e.media)]
         fresh = self.unknown(f"eastmoney:{e.article_id}" for e in entries)
         new_entries = [e for e in entries if f"eastmoney:{e.article_id}" in fresh]
-        log.debug("%s page %d: %d listed, %d new", feed, page_no, len(page.entries), len(new_entries))
+        logger.debug("%s page %d: %d listed, %d new", feed, page_no, len(page.entries), len(new_entries))
         for entry in new_entries:
             yield self._text_request(entry)
         if not new_entries or not page.entries:
