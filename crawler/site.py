@@ -112,11 +112,10 @@ def category_relpath(slug: str) -> str:
 
 def category_page(slug: str, title: str) -> str:
     """The predecessor's category page (layout, title, category), as YAML that cannot break."""
+    from pipelines.render import dump_front_matter  # the one YAML writer Jekyll reads back exactly
+
     meta = {"layout": "category", "title": title, "category": slug}
-    dumped = yaml.safe_dump(
-        meta, allow_unicode=True, sort_keys=False, default_flow_style=False, width=1 << 30
-    )
-    return f"---\n{dumped}---\n"
+    return f"---\n{dump_front_matter(meta)}---\n"
 
 
 @dataclass(slots=True)

@@ -21,6 +21,13 @@ KNOWN_SLUGS = {
 }
 
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
+# Slugs no other media name may take: the known ones (a media literally named "zhongguoxinwenwang"
+# must not squat 中国新闻网's category) and the site's own top-level paths, which a category's post
+# URLs (/<slug>/<year>/…) would otherwise share.
+RESERVED_SLUGS = frozenset(KNOWN_SLUGS.values()) | {
+    "assets", "category", "categories", "feed", "index", "search", "archive", "archives", "pagefind",
+    "page", "tag", "tags", "old", "media",
+}  # fmt: skip
 
 # Finance words pypinyin's phrase dictionary reads wrongly; extend when a media name shows one.
 EXTRA_PHRASES = {
@@ -52,7 +59,9 @@ def media_slug(name: str) -> str:
     if media in KNOWN_SLUGS:
         return KNOWN_SLUGS[media]
     slug = _NOT_SLUG.sub("", "".join(_pinyin(media)).lower())
-    return slug or "media"
+    if not slug:
+        return "media-1"
+    return f"{slug}-1" if slug in RESERVED_SLUGS else slug
 
 
 def category_title(media: str) -> str:

@@ -13,6 +13,7 @@ from scrapy.exceptions import DropItem
 
 from crawler.extract.common import CleanedBody
 from crawler.failures import record_item_failure
+from pipelines.render import clean_text
 from pipelines.sanitize import sanitize_html, strip_control
 
 if TYPE_CHECKING:
@@ -33,12 +34,18 @@ def preclean_for(source: str) -> Callable[..., CleanedBody]:
 
 
 def clean_item(item: ArticleItem) -> ArticleItem:
-    """Fill ``item.body`` (and origin/author/editor when the body held them). Pure."""
+    """Fill ``item.body`` (and origin/author/editor when the body held them). Pure.
+
+    The one-line fields are made plain single-line text here, before the state store or a file name
+    sees them: upstream JSON can carry lone surrogates and controls that neither SQLite nor UTF-8 take.
+    """
+    for name in ("title", "media", "summary", "origin", "author", "editor"):
+        setattr(item, name, clean_text(getattr(item, name)))
     cleaned = preclean_for(item.source)(strip_control(item.body_html), base_url=item.url)
     item.body = sanitize_html(cleaned.html, base_url=item.url)
-    item.origin = item.origin or cleaned.origin
-    item.author = item.author or cleaned.author
-    item.editor = item.editor or cleaned.editor
+    item.origin = item.origin or clean_text(cleaned.origin)
+    item.author = item.author or clean_text(cleaned.author)
+    item.editor = item.editor or clean_text(cleaned.editor)
     return item
 
 

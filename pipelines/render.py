@@ -10,15 +10,16 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import yaml
 
 from crawler.items import ArticleItem
 from crawler.timeutil import beijing_date_str, iso, jekyll_date
-from pipelines.sanitize import liquid_escape
+from pipelines.sanitize import inert_text
 
 # The seed's five keys, first and in this order, as the predecessor's posts have them.
 SEED_KEYS = ("layout", "title", "date", "categories", "tags")
@@ -73,7 +74,22 @@ def _represent_quoted(dumper: yaml.representer.SafeRepresenter, data: QuotedStr)
     return dumper.represent_scalar("tag:yaml.org,2002:str", str(data), style='"')
 
 
+# Jekyll reads front matter with Ruby's Psych, which turns some plain scalars that PyYAML writes as
+# strings into other types: ":x" into a Symbol (which Jekyll's safe loader refuses, so the whole page
+# is lost) and "1,000" or "0x1f" into numbers. Such strings are written double-quoted.
+_PSYCH_NOT_STRING = re.compile(
+    r"^(?::|[-+]?[0-9.][0-9_,:.]*(?:[eE][-+]?[0-9]+)?$|[-+]?0[xob][0-9a-fA-F_,]*$)"
+)
+
+
+def _represent_str(dumper: yaml.representer.SafeRepresenter, data: str) -> yaml.ScalarNode:
+    if _PSYCH_NOT_STRING.match(data):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+    return dumper.represent_str(data)
+
+
 _PostDumper.add_representer(QuotedStr, _represent_quoted)
+_PostDumper.add_representer(str, _represent_str)
 
 # libyaml's emitter is ~10x faster and writes the same bytes as the pure-Python one for printable
 # Basic-Multilingual-Plane text (a Hypothesis test in tests/test_bench_smoke.py checks it). It
@@ -86,17 +102,41 @@ if getattr(yaml, "__with_libyaml__", False):
         pass
 
     _CPostDumper.add_representer(QuotedStr, _represent_quoted)
+    _CPostDumper.add_representer(str, _represent_str)
     _FastPostDumper = _CPostDumper
 
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
-# Characters that YAML would escape anyway or that make titles unreadable/unsafe in layouts.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029\ufeff]")
+# Characters that YAML would escape anyway, that XML (the feed) cannot hold, or that make titles
+# unreadable in layouts: C0/C1 controls, line/paragraph separators, BOM, non-characters, lone surrogates.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
+# What a reader cannot see: whitespace, controls, format characters (zero-width, bidi marks, soft
+# hyphen), unassigned and combining marks with nothing to combine with.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cn", "Cs", "Co", "Zs", "Zl", "Zp", "Mn", "Me"})
 
 
 def clean_text(value: str) -> str:
     """Single-line, control-free text for front matter values."""
     return " ".join(_CONTROL.sub("", value).split())
+
+
+def has_visible_text(value: str) -> bool:
+    """False for text a reader would see as empty (``\u200b``, bidi marks, ideographic spaces…)."""
+    return any(unicodedata.category(ch) not in _INVISIBLE_CATEGORIES for ch in value)
+
+
+def is_web_url(url: str) -> bool:
+    """An absolute http(s) URL with a host: the only kind a post may link to or record as its source."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and not any(ch.isspace() for ch in url)
+        and not _CONTROL.search(url)
+    )
 
 
 # Digits, or for 中国新闻网 videos/galleries (their own id spaces) a one-letter prefix: v123, p456.
@@ -113,7 +153,7 @@ def post_slug(item: ArticleItem) -> str:
     Eastmoney's own rolling news (as the predecessor named them), ``cns<id>`` for 中国新闻网 so its
     7–8 digit ids can never collide with Eastmoney's 17–18 digit ones."""
     if not valid_article_id(item.article_id) or (
-        item.source != "chinanews" and not item.article_id.isdigit()
+        item.source != "chinanews" and not (item.article_id.isascii() and item.article_id.isdigit())
     ):
         raise ValueError(f"article id must be digits only, got {item.article_id!r}")
     if item.source == "chinanews":
@@ -187,11 +227,19 @@ def dump_front_matter(meta: dict[str, Any]) -> str:
 
 
 def footer_lines(item: ArticleItem, site: SiteSettings) -> list[str]:
-    # The footer is body text: a media name like "{{ x }}" must stay inert for Liquid (GitHub
-    # Pages' Jekyll 3 ignores render_with_liquid), and a URL must not close its <…> autolink.
-    link = quote(item.share_url or item.url, safe=_URL_SAFE)
+    """The seed's link line and its "back to category | home" line.
+
+    This is Markdown built from upstream text, so nothing upstream is trusted in it: the media name
+    is written as inert text (no HTML, Markdown or Liquid, which GitHub Pages' Jekyll 3 would run
+    despite render_with_liquid), the slug is the registry's ASCII one, and the URL is an http(s)
+    URL (checked by validation) percent-encoded so that it cannot close its ``<…>`` autolink.
+    """
+    url = item.share_url or item.url
+    if not is_web_url(url):
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    link = quote(url, safe=_URL_SAFE)
     base = site.url.rstrip("/")
-    tag = liquid_escape(clean_text(item.tag))
+    tag = inert_text(clean_text(item.tag), markdown=True)
     return [
         f"<{link}>",
         "",

@@ -1,8 +1,12 @@
-"""Generic body sanitiser: lxml structure pass → nh3 allow-list → line-per-block, Liquid-safe HTML.
+"""Generic body sanitiser: lxml structure pass → nh3 allow-list → line-per-block, inert HTML.
 
-Used for every source after its site-specific pre-pass (``ecosystem-notes.md`` §4–§5). The output
-goes into ``.md`` posts, so it must be safe for the browser (nh3), for kramdown (no indentation,
-one block per line) and for Liquid (no ``{{``/``{%``).
+Used for every source after its site-specific pre-pass. The output goes into ``.md`` posts, so it
+must be safe for the browser (nh3), for kramdown and for Liquid. Sanitised HTML is not enough on
+its own there: kramdown parses as Markdown whatever is not inside an HTML block, and parses Markdown
+inside span elements. So every line of the output starts with a block element, and every text node
+is written with :func:`inert_text`, which turns each character that Markdown, kramdown's extensions
+or Liquid give a meaning to into its numeric entity — the browser shows the same text, and neither
+kramdown nor Liquid sees syntax in it.
 """
 
 from __future__ import annotations
@@ -68,6 +72,35 @@ _LIQUID = ("{{", "{%", "}}", "%}")
 def liquid_escape(text: str) -> str:
     """Entity-escape braces: render-equivalent in HTML, inert for Liquid."""
     return text.replace("{", "&#123;").replace("}", "&#125;")
+
+
+# HTML's own specials, then every character that starts a span-level construct in kramdown or GFM
+# (links, images, footnotes, emphasis, code, strikethrough, math, autolinks, escapes, table cells)
+# or a kramdown extension/attribute list ({: …}, {::…}), and Liquid's braces.
+_INERT = str.maketrans(
+    {
+        "&": "&amp;", "<": "&lt;", ">": "&gt;",
+        "[": "&#91;", "]": "&#93;", "*": "&#42;", "_": "&#95;", "`": "&#96;", "~": "&#126;",
+        "\\": "&#92;", "$": "&#36;", "|": "&#124;", "{": "&#123;", "}": "&#125;",
+    }
+)  # fmt: skip
+
+
+# In a Markdown paragraph (not an HTML block) kramdown also rewrites quotes, dashes and dots into
+# typographic characters ("x" → “x”, -- → –, ... → …): entities keep them as they are.
+_INERT_IN_MARKDOWN = str.maketrans(
+    {**{chr(k): v for k, v in _INERT.items()}, '"': "&quot;", "'": "&#39;", "-": "&#45;", ".": "&#46;"}
+)
+
+
+def inert_text(text: str, *, markdown: bool = False) -> str:
+    """Plain text as HTML that stays the same text through kramdown and Liquid.
+
+    Use it for every upstream string that goes into a post's body: an entity is never Markdown or
+    Liquid syntax, and the browser shows the character. ``markdown=True`` for text that sits in a
+    Markdown paragraph (the footer line) rather than inside an HTML block (the article body).
+    """
+    return text.translate(_INERT_IN_MARKDOWN if markdown else _INERT)
 
 
 def has_liquid(text: str) -> bool:
@@ -243,17 +276,17 @@ def _serialise(node: lxml_html.HtmlElement, out: list[str]) -> None:
     out.append(f"<{tag}{_attrs(node)}>")
     if tag not in _VOID:
         if node.text:
-            out.append(htmllib.escape(node.text, quote=False))
+            out.append(inert_text(node.text))
         for child in node:
             if isinstance(child, lxml_html.HtmlElement):
                 _serialise(child, out)
             elif child.tail:  # comments cannot survive nh3, but keep their tails
-                out.append(htmllib.escape(child.tail, quote=False))
+                out.append(inert_text(child.tail))
         out.append(f"</{tag}>")
     if block:
         out.append("\n")
     if node.tail:
-        out.append(htmllib.escape(node.tail, quote=False))
+        out.append(inert_text(node.tail))
 
 
 # Characters XML (and so lxml) cannot hold; upstream bodies do contain them now and then.
@@ -296,9 +329,10 @@ def sanitize_html(html: str, *, base_url: str) -> str:
         return ""
     out_root = lxml_html.fragment_fromstring(cleaned, create_parent="div")
     _normalise(out_root)
+    # nh3 re-parses the staged HTML its own way, so text can again sit outside any block: wrap it,
+    # or kramdown would read that line as Markdown.
+    _wrap_inline_runs(out_root, images_too=True)
     out: list[str] = []
-    if out_root.text:
-        out.append(htmllib.escape(out_root.text, quote=False))
     for child in out_root:
         if isinstance(child, lxml_html.HtmlElement):
             _serialise(child, out)

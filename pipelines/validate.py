@@ -9,7 +9,7 @@ from scrapy.exceptions import DropItem
 
 from crawler.failures import record_item_failure
 from crawler.timeutil import now_beijing
-from pipelines.render import clean_text, valid_article_id
+from pipelines.render import has_visible_text, is_web_url, valid_article_id
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -25,8 +25,10 @@ def problems(item: ArticleItem) -> list[str]:
     found = []
     if not valid_article_id(item.article_id):
         found.append(f"bad article id {item.article_id!r}")
-    if not clean_text(item.title):
+    if not has_visible_text(item.title):
         found.append("empty title")
+    if not is_web_url(item.url) or (item.share_url and not is_web_url(item.share_url)):
+        found.append(f"not an http(s) article URL: {(item.share_url or item.url)[:200]!r}")
     if item.published is None:
         found.append("no publish time")
     elif item.published > now_beijing() + MAX_FUTURE:

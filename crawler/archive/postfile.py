@@ -19,7 +19,7 @@ from crawler.timeutil import BEIJING
 from pipelines.render import SEED_KEYS
 
 # Jekyll's own rule (Document::DATE_FILENAME_MATCHER): YYYY-MM-DD-<slug>.<ext>
-POST_NAME = re.compile(r"^(?P<date>\d{4}-\d{2}-\d{2})-(?P<slug>[^/]+)\.(?P<ext>md|markdown|html)$")
+POST_NAME = re.compile(r"^(?P<date>\d{4}-\d{2}-\d{2})-(?P<slug>[^/]+)\.(?P<ext>md|markdown|html)$", re.ASCII)
 POST_EXTS = (".md", ".markdown", ".html")
 REQUIRED_KEYS = SEED_KEYS  # what Jekyll and the layouts need of every post
 # ``2022-05-26 00:19:55 +0800`` (Jekyll docs), ``+08:00`` (YAML dumpers), or no offset (oldest posts)
@@ -30,9 +30,9 @@ _DATE = re.compile(
 _FRONT = re.compile(r"\A---[ \t]*\r?\n(?P<fm>.*?)(?:\r?\n)?^---[ \t]*$\r?\n?", re.DOTALL | re.MULTILINE)
 _LIQUID = re.compile(r"\{\{|\{%|%\}|\}\}")
 # Ids in file names: Eastmoney ``NW<id>`` or the bare 17–18 digit id, 中国新闻网 ``cns<id>``.
-_EASTMONEY_SLUG = re.compile(r"^(?:NW)?(?P<id>\d{17,20})$", re.IGNORECASE)
-_CHINANEWS_SLUG = re.compile(r"^cns(?P<id>[vp]?\d{5,12})$")  # v…/p…: videos and galleries
-_ARTICLE_ID = re.compile(r"^[vp]?\d+$")
+_EASTMONEY_SLUG = re.compile(r"^(?:NW)?(?P<id>\d{17,20})$", re.IGNORECASE | re.ASCII)
+_CHINANEWS_SLUG = re.compile(r"^cns(?P<id>[vp]?\d{5,12})$", re.ASCII)  # v…/p…: videos and galleries
+_ARTICLE_ID = re.compile(r"^[vp]?\d+$", re.ASCII)
 
 
 _CSAFE = getattr(yaml, "CSafeLoader", None)

@@ -30,9 +30,10 @@ DEFAULT_ARTICLE_URL = "https://finance.eastmoney.com/a/{id}.html"
 FEEDS = ("columns", "fast", "legacy102", "legacy45", "legacymarket")
 
 _OK_CODES = {0, 1, "0", "1"}
-_BARE_ID = re.compile(r"(?:NW)?(\d{17,})", re.IGNORECASE)
+# re.ASCII: \d would take any script's digits ("٢٠٢٢…"), which are no id of ours.
+_BARE_ID = re.compile(r"(?:NW)?(\d{17,})", re.IGNORECASE | re.ASCII)
 # last path segment of /a/<id>.html, /news/<col>,<id>.html, wap article,8,344,1,<id>.shtml
-_PATH_ID = re.compile(r"(?:^|[/,])(?:NW)?(\d{17,})\.s?html?$", re.IGNORECASE)
+_PATH_ID = re.compile(r"(?:^|[/,])(?:NW)?(\d{17,})\.s?html?$", re.IGNORECASE | re.ASCII)
 _QUERY_ID_KEYS = ("infoCode", "infocode", "InfoCode", "id", "code")
 # record keys that may carry the article id, most specific first (kuaixun has only url_w/newsid/id)
 _ID_KEYS = ("code", "Art_Code", "url_w", "newsid", "id", "url", "uniqueUrl", "url_unique", "Art_Url")
