@@ -223,15 +223,23 @@ def check_site(built: Path, items: list[ArticleItem]) -> None:
         meta = _visible(doc.find_class("post-meta")[0].text_content())
         assert _visible(clean_text(item.media)) in meta
 
+    # the listings (home page, category pages) show each title as the literal text it is
+    titles_shown = {_visible(clean_text(i.title)) for i in items}
+    for listing in [built / "index.html", *(built / "category").glob("*.html")]:
+        doc = lxml_html.fromstring(listing.read_bytes())
+        links = doc.xpath("//ul[contains(@class, 'post-list')]//a")
+        assert links or listing.name != "index.html", "the home page lists the posts"
+        for link in links:
+            assert _visible(link.text_content()) in titles_shown, (listing, link.text_content())
+
     feed = ElementTree.parse(built / "feed.xml")  # well-formed whatever the posts hold
     entries = feed.getroot().findall(f"{ATOM}entry")
     assert entries, "the feed lists the posts"
-    titles = {_visible(clean_text(i.title)) for i in items}
     for entry in entries:
         title = entry.find(f"{ATOM}title")
         assert title is not None
         assert title.get("type", "text") == "text" or "<" not in (title.text or "")
-        assert _visible(title.text or "") in titles
+        assert _visible(title.text or "") in titles_shown
         for field in ("content", "summary"):
             node = entry.find(f"{ATOM}{field}")
             if node is None or not (node.text or "").strip():
