@@ -16,10 +16,10 @@ from bench.loopdata import EastmoneyArticle, eastmoney_articles, list_payload
 from bench.render import SITE, no_fsync, quickly_cleaned_items
 from crawler.extract.eastmoney import ListEntry, parse_list_payload
 from crawler.matching import match_key
+from crawler.postformat import post_relpath, render_post
 from crawler.state import StateStore
 from crawler.timeutil import iso, now_beijing
 from pipelines.category import assign_category
-from pipelines.render import post_relpath, render_post
 from pipelines.store import PostStore
 
 ARTICLE_URL = "https://finance.eastmoney.com/a/{id}.html"

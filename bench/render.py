@@ -21,8 +21,8 @@ from bench.common import BenchResult, Check
 from bench.loopdata import eastmoney_articles
 from bench.sizes import Sizes
 from crawler.items import ArticleItem
+from crawler.postformat import EMNEWS_MEDIA, SiteSettings, render_post
 from pipelines.clean import clean_item
-from pipelines.render import EMNEWS_MEDIA, SiteSettings, render_post
 from pipelines.store import PostStore
 
 TARGET = 2000.0

@@ -43,6 +43,12 @@ def get_state(crawler: Crawler) -> StateStore:
     return store
 
 
+def bind(crawler: Crawler, config: Config, state: StateStore) -> None:
+    """Give a crawler built outside a crawl (``archive rebuild``'s replay) the config and store to use."""
+    setattr(crawler, _CONFIG_ATTR, config)
+    setattr(crawler, _STATE_ATTR, state)
+
+
 def scrapy_settings_for(config: Config) -> dict[str, Any]:
     """Scrapy settings derived from ``[crawl]``: politeness, limits, identity."""
     crawl = config.crawl

@@ -112,7 +112,7 @@ def category_relpath(slug: str) -> str:
 
 def category_page(slug: str, title: str) -> str:
     """The predecessor's category page (layout, title, category), as YAML that cannot break."""
-    from pipelines.render import dump_front_matter  # the one YAML writer Jekyll reads back exactly
+    from crawler.postformat import dump_front_matter  # the one YAML writer Jekyll reads back exactly
 
     meta = {"layout": "category", "title": title, "category": slug}
     return f"---\n{dump_front_matter(meta)}---\n"

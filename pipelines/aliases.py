@@ -9,25 +9,15 @@ recomputed, so ``archive verify`` and a later ``rebuild`` agree with it.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from crawler.archive.postfile import parse_post
-from pipelines.render import PROVENANCE_KEYS, SEED_KEYS, QuotedStr, content_hash_of, dump_front_matter
+from crawler.postformat import content_hash_of, dump_post, ordered_front_matter, parse_post
 
 if TYPE_CHECKING:
     from crawler.state import ArticleRecord, StateStore
     from pipelines.store import PostStore
 
 logger = logging.getLogger(__name__)
-
-
-def _ordered(meta: dict[str, Any]) -> dict[str, Any]:
-    order = [*SEED_KEYS, *PROVENANCE_KEYS]
-    out = {k: meta[k] for k in order if k in meta}
-    out.update((k, v) for k, v in meta.items() if k not in out)
-    if isinstance(out.get("title"), str):
-        out["title"] = QuotedStr(out["title"])
-    return out
 
 
 def add_alias_to_post(store: PostStore, state: StateStore, original: ArticleRecord, alias: str) -> bool:
@@ -45,11 +35,7 @@ def add_alias_to_post(store: PostStore, state: StateStore, original: ArticleReco
     meta = {k: v for k, v in post.meta.items() if k != "content_hash"}
     meta["aliases"] = aliases
     body = post.body.removesuffix("\n")
-    digest = content_hash_of(_ordered(meta), body)
-    meta["content_hash"] = digest
-    ordered = _ordered(meta)
-    if "render_with_liquid" in ordered:  # last, as render_post writes it
-        ordered["render_with_liquid"] = ordered.pop("render_with_liquid")
-    store.write(original.post_path, f"---\n{dump_front_matter(ordered)}---\n{body}\n")
+    meta["content_hash"] = digest = content_hash_of(ordered_front_matter(meta), body)
+    store.write(original.post_path, dump_post(meta, body + "\n"))
     state.set_content_hash(original.key, digest)
     return True

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
+from crawler.postformat import EMNEWS_MEDIA
 from crawler.runtime import get_config, get_state
 from crawler.slugs import category_title, media_slug, normalise_media
-from pipelines.render import EMNEWS_MEDIA
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

@@ -13,7 +13,7 @@ from scrapy.exceptions import DropItem
 
 from crawler.extract.common import CleanedBody
 from crawler.failures import record_item_failure
-from pipelines.render import clean_text
+from crawler.postformat import clean_text
 from pipelines.sanitize import sanitize_html, strip_control
 
 if TYPE_CHECKING:

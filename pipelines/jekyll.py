@@ -15,11 +15,11 @@ from scrapy.exceptions import DropItem
 
 from crawler.failures import record_item_failure
 from crawler.matching import match_key
+from crawler.postformat import RenderedPost, SiteSettings, render_post
 from crawler.runtime import get_config, get_state
 from crawler.timeutil import iso
 from pipelines.aliases import add_alias_to_post
 from pipelines.dedupe import rank
-from pipelines.render import RenderedPost, SiteSettings, render_post
 from pipelines.store import PostStore, UnsafePathError
 
 if TYPE_CHECKING:

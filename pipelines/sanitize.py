@@ -20,6 +20,8 @@ from urllib.parse import urljoin, urlsplit
 from lxml import etree
 from lxml import html as lxml_html
 
+from crawler.postformat import inert_text, liquid_escape
+
 logger = logging.getLogger(__name__)
 
 ALLOWED_TAGS = frozenset(
@@ -66,45 +68,6 @@ _VOID = frozenset({"br", "img", "hr"})
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 _WS = re.compile(r"[ \t\n\r\f\v]+")
 _EDGE = " \t\n\r\f\v\u3000\xa0"
-_LIQUID = ("{{", "{%", "}}", "%}")
-
-
-def liquid_escape(text: str) -> str:
-    """Entity-escape braces: render-equivalent in HTML, inert for Liquid."""
-    return text.replace("{", "&#123;").replace("}", "&#125;")
-
-
-# HTML's own specials, then every character that starts a span-level construct in kramdown or GFM
-# (links, images, footnotes, emphasis, code, strikethrough, math, autolinks, escapes, table cells)
-# or a kramdown extension/attribute list ({: …}, {::…}), and Liquid's braces.
-_INERT = str.maketrans(
-    {
-        "&": "&amp;", "<": "&lt;", ">": "&gt;",
-        "[": "&#91;", "]": "&#93;", "*": "&#42;", "_": "&#95;", "`": "&#96;", "~": "&#126;",
-        "\\": "&#92;", "$": "&#36;", "|": "&#124;", "{": "&#123;", "}": "&#125;",
-    }
-)  # fmt: skip
-
-
-# In a Markdown paragraph (not an HTML block) kramdown also rewrites quotes, dashes and dots into
-# typographic characters ("x" → “x”, -- → –, ... → …): entities keep them as they are.
-_INERT_IN_MARKDOWN = str.maketrans(
-    {**{chr(k): v for k, v in _INERT.items()}, '"': "&quot;", "'": "&#39;", "-": "&#45;", ".": "&#46;"}
-)
-
-
-def inert_text(text: str, *, markdown: bool = False) -> str:
-    """Plain text as HTML that stays the same text through kramdown and Liquid.
-
-    Use it for every upstream string that goes into a post's body: an entity is never Markdown or
-    Liquid syntax, and the browser shows the character. ``markdown=True`` for text that sits in a
-    Markdown paragraph (the footer line) rather than inside an HTML block (the article body).
-    """
-    return text.translate(_INERT_IN_MARKDOWN if markdown else _INERT)
-
-
-def has_liquid(text: str) -> bool:
-    return any(marker in text for marker in _LIQUID)
 
 
 def _els(node: Any, path: str) -> list[lxml_html.HtmlElement]:

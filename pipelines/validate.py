@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Self
 from scrapy.exceptions import DropItem
 
 from crawler.failures import record_item_failure
+from crawler.postformat import has_visible_text, is_web_url, valid_article_id
 from crawler.timeutil import now_beijing
-from pipelines.render import has_visible_text, is_web_url, valid_article_id
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

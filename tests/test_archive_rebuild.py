@@ -11,8 +11,10 @@ import json
 import re
 
 import frontmatter
+from scrapy import Request
 
-from crawler.archive.rebuild import capture_files, read_captures, rebuild
+from crawler.archive.rebuild import rebuild
+from crawler.archive.replay import capture_files, index_captures
 from crawler.archive.rotate import rotate
 from crawler.config import load_config
 from crawler.state import StateStore
@@ -39,6 +41,11 @@ def _crawl(toml, *extra):
     )
 
 
+def read_captures(path, errors=None):
+    """(capture, the response it gives back) for every response captured in ``path``."""
+    return [(ref, ref.response(Request(ref.request_url))) for ref in index_captures(path, errors)]
+
+
 def _snapshot(folder):
     return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(folder.glob("*.md"))}
 
@@ -58,16 +65,20 @@ def test_crawl_captures_every_response_with_its_routing_data(eastmoney_demo, mak
     assert files[0].parent.name == "eastmoney"
     with gzip.open(files[0], "rb") as handle:
         assert handle.read(7) == b"WARC/1."
-    captures = list(read_captures(files[0]))
-    kinds = sorted(c.kind for c in captures)
+    captures = read_captures(files[0])
+    kinds = sorted(c.kind for c, _ in captures)
     assert kinds.count("eastmoney:text") == 3 and kinds.count("eastmoney:page") == 1
     assert "eastmoney:list" in kinds
-    text = next(c for c in captures if c.kind == "eastmoney:text" and "NW202204082336871455" in c.url)
-    assert text.status == 200 and text.context["article_id"] == "202204082336871455"
+    text, response = next(
+        (c, r) for c, r in captures if c.kind == "eastmoney:text" and "NW202204082336871455" in c.url
+    )
+    assert response.status == 200 and text.context["article_id"] == "202204082336871455"
     assert text.context["media"] == "中国新闻网"
-    assert "快手上线疫情求助入口" in text.body.decode("utf-8")
-    assert text.header("Content-Type") == "application/json; charset=utf-8"
-    assert text.header("Content-Encoding") is None  # the body is stored decoded, as the spider saw it
+    assert "快手上线疫情求助入口" in response.body.decode("utf-8")
+    assert response.headers.get("Content-Type") == b"application/json; charset=utf-8"
+    assert (
+        response.headers.get("Content-Encoding") is None
+    )  # the body is stored decoded, as the spider saw it
     # every response the loopback served is in the file
     assert len(captures) == len(eastmoney_demo.requests)
 
@@ -150,7 +161,7 @@ def test_truncated_capture_file_is_used_up_to_the_damage(eastmoney_demo, make_co
     data = path.read_bytes()
     path.write_bytes(data[: len(data) - 200])  # a crawl killed mid-record
     errors: list[str] = []
-    captures = list(read_captures(path, errors))
+    captures = read_captures(path, errors)
     assert captures and errors and "unreadable after a point" in errors[0]
     with StateStore(config.db_path) as state:
         report = rebuild(config, state)
@@ -179,7 +190,7 @@ def test_chinanews_rebuild_multi_page_and_gb2312(loopback, make_config, tmp_path
     config = load_config(toml)
     multi = "2021-06-01-cns9489001.md"
     assert multi in posts_in(config.output_dir)
-    kinds = [c.kind for path in capture_files(config) for c in read_captures(path)]
+    kinds = [c.kind for path in capture_files(config) for c, _ in read_captures(path)]
     assert kinds.count("chinanews:page") == 2  # pages 2 and 3 of the multi-page article
     before = _snapshot(config.posts_dir)
     loopback.stop()

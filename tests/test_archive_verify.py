@@ -173,7 +173,7 @@ def test_cli_verify_ok_and_fix(tmp_path):
 
 
 def test_an_impossible_date_is_a_reported_problem_not_a_crash():
-    from crawler.archive.postfile import parse_post
+    from crawler.postformat import parse_post
 
     post = parse_post(
         "_posts/2021-02-30-NW202102300000000001.md", "---\ntitle: x\ndate: 2021-02-30 10:00:00\n---\nbody\n"
@@ -185,7 +185,7 @@ def test_an_impossible_date_is_a_reported_problem_not_a_crash():
 def test_libyaml_and_pyyaml_read_front_matter_alike():
     import yaml
 
-    from crawler.archive.postfile import load_front_matter
+    from crawler.postformat import load_front_matter
 
     samples = [
         'title: "他说\\"你好\\": 测试"\ndate: 2022-05-26 00:19:55 +0800\ncategories: emnews\n',

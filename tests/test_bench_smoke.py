@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.__main__ import BENCHMARKS
+from crawler import postformat
 from crawler.timeutil import parse_beijing
-from pipelines import render
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -115,7 +115,7 @@ def test_render_rebuild_verify_and_large_state_counts(bench_json):
         assert _check(startup, f"{label}: files in _posts listed or opened")["value"] == 0
 
 
-# -- the libyaml fast path of pipelines.render writes exactly what the Python emitter writes ----
+# -- the libyaml fast path of crawler.postformat writes exactly what the Python emitter writes ----
 
 _NEUTRAL_CHARS = st.one_of(
     st.characters(
@@ -129,7 +129,7 @@ _TEXT = st.text(alphabet=_NEUTRAL_CHARS, max_size=80)
 def _python_dump(meta: dict) -> str:
     return yaml.dump(
         meta,
-        Dumper=render._PostDumper,
+        Dumper=postformat._PostDumper,
         allow_unicode=True,
         sort_keys=False,
         default_flow_style=False,
@@ -137,7 +137,7 @@ def _python_dump(meta: dict) -> str:
     )
 
 
-@pytest.mark.skipif(render._FastPostDumper is None, reason="PyYAML built without libyaml")
+@pytest.mark.skipif(postformat._FastPostDumper is None, reason="PyYAML built without libyaml")
 @settings(max_examples=300, suppress_health_check=list(HealthCheck), deadline=None)
 @given(_TEXT, _TEXT, _TEXT, _TEXT, st.lists(_TEXT, max_size=3))
 def test_fast_emitter_writes_the_same_bytes(title, media, summary, tag, aliases):
@@ -157,15 +157,15 @@ def test_fast_emitter_writes_the_same_bytes(title, media, summary, tag, aliases)
         tag=tag or "t",
         aliases=aliases,
     )
-    meta = render.front_matter(item)
-    assert render._emitter_neutral(meta)
-    assert render.dump_front_matter(meta) == _python_dump(meta)
-    quoted = {"t": render.QuotedStr(title), "l": aliases}
-    assert render.dump_front_matter(quoted) == _python_dump(quoted)
+    meta = postformat.front_matter(item)
+    assert postformat._emitter_neutral(meta)
+    assert postformat.dump_front_matter(meta) == _python_dump(meta)
+    quoted = {"t": postformat.QuotedStr(title), "l": aliases}
+    assert postformat.dump_front_matter(quoted) == _python_dump(quoted)
 
 
 @pytest.mark.parametrize("value", ["𠀀 astral", "\x85 next line", "tab\there", "\u3000ideographic space"])
 def test_text_the_fast_emitter_would_write_differently_takes_the_python_one(value):
-    meta = {"title": render.QuotedStr(value), "tags": value}
-    assert not render._emitter_neutral(meta)
-    assert render.dump_front_matter(meta) == _python_dump(meta)
+    meta = {"title": postformat.QuotedStr(value), "tags": value}
+    assert not postformat._emitter_neutral(meta)
+    assert postformat.dump_front_matter(meta) == _python_dump(meta)

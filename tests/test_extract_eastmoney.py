@@ -22,8 +22,9 @@ from crawler.extract.eastmoney import (
     preclean_body,
 )
 from crawler.items import ArticleItem
+from crawler.postformat import has_liquid
 from crawler.timeutil import BEIJING
-from pipelines.sanitize import has_liquid, sanitize_html
+from pipelines.sanitize import sanitize_html
 
 FIXTURES = Path(__file__).parent / "fixtures" / "eastmoney"
 SEED = FIXTURES / "seed" / "000_3c9ac8582064baac.txt"

@@ -16,7 +16,7 @@ from xml.etree import ElementTree
 import pytest
 from lxml import html as lxml_html
 
-from pipelines.render import clean_text
+from crawler.postformat import clean_text
 from tests.archive_support import jekyll_build
 from tests.conftest import read_post, run_cli
 from tests.upstream_support import LIST, Article, article_page, crawl, state_at

@@ -8,6 +8,7 @@ from scrapy.utils.test import get_crawler
 
 from crawler.config import parse_config
 from crawler.items import ArticleItem
+from crawler.postformat import SiteSettings, render_post
 from crawler.runtime import get_state
 from crawler.spiders.eastmoney import EastmoneySpider
 from crawler.timeutil import parse_beijing
@@ -15,7 +16,6 @@ from pipelines.category import CategoryPipeline
 from pipelines.clean import CleanArticlePipeline
 from pipelines.dedupe import DedupeArticlePipeline
 from pipelines.jekyll import JekyllPostPipeline
-from pipelines.render import SiteSettings, render_post
 from pipelines.validate import ValidateArticlePipeline
 
 

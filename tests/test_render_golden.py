@@ -9,9 +9,9 @@ import frontmatter
 from lxml import html as lxml_html
 
 from crawler.extract.eastmoney import ListEntry, extract_text_payload
+from crawler.postformat import SiteSettings, render_post
 from crawler.timeutil import parse_beijing
 from pipelines.clean import clean_item
-from pipelines.render import SiteSettings, render_post
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
 SEED_SITE = SiteSettings(url="//finews.withounder.com")

@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import html as lxml_html
 
-from pipelines.sanitize import has_liquid, liquid_escape, sanitize_html
+from crawler.postformat import has_liquid, liquid_escape
+from pipelines.sanitize import sanitize_html
 
 BASE = "https://finance.eastmoney.com/a/202204082336871455.html"
 DANGEROUS = re.compile(

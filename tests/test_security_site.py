@@ -31,12 +31,12 @@ from lxml import html as lxml_html
 from crawler.extract.chinanews import article_id_from_url, item_id_from_url
 from crawler.extract.eastmoney import parse_list_payload
 from crawler.items import ArticleItem
+from crawler.postformat import SiteSettings, clean_text, render_post
 from crawler.site import init_site, write_category_pages
 from crawler.state import StateStore
 from crawler.timeutil import parse_beijing
 from pipelines.category import assign_category
 from pipelines.clean import clean_item
-from pipelines.render import SiteSettings, clean_text, render_post
 from pipelines.validate import problems
 from tests.archive_support import jekyll_build
 from tests.test_hostile import dangerous_bits

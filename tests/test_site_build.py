@@ -21,8 +21,8 @@ from xml.etree import ElementTree
 import pytest
 from lxml import html as lxml_html
 
-from crawler.archive.postfile import as_list, iter_post_paths, parse_post, parse_post_date
 from crawler.archive.rotate import rotate
+from crawler.postformat import as_list, iter_post_paths, parse_post, parse_post_date
 from crawler.site import init_site, template_files, write_category_pages
 from crawler.timeutil import now_beijing, parse_beijing
 from pipelines.store import PostStore

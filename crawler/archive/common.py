@@ -1,4 +1,4 @@
-"""What the archive operations share: the crawl locks, the quarantine folder, front-matter rewrites."""
+"""What the archive operations share: the crawl locks, the quarantine folder, the path → record map."""
 
 from __future__ import annotations
 
@@ -7,20 +7,16 @@ import shutil
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from crawler.config import SOURCE_NAMES
 from crawler.locks import source_lock
 from crawler.timeutil import now_beijing
-from pipelines.render import SEED_KEYS, QuotedStr, dump_front_matter
 
 if TYPE_CHECKING:
     from crawler.config import Config
     from crawler.state import ArticleRecord, StateStore
     from pipelines.store import PostStore
-
-# Front-matter keys in the order our posts write them; others follow in their own order.
-KEY_ORDER = SEED_KEYS
 
 
 @contextmanager
@@ -49,15 +45,6 @@ def quarantine(store: PostStore, relpath: str, folder: Path) -> Path:
         dst = dst.with_name(f"{Path(relpath).stem}.{n}{Path(relpath).suffix}")
     shutil.move(os.fspath(src), os.fspath(dst))
     return dst
-
-
-def dump_post(meta: dict[str, Any], body: str) -> str:
-    """Front matter in our posts' style (title double-quoted, key order kept) + the body unchanged."""
-    ordered: dict[str, Any] = {k: meta[k] for k in KEY_ORDER if k in meta}
-    ordered.update((k, v) for k, v in meta.items() if k not in ordered)
-    if isinstance(ordered.get("title"), str):
-        ordered["title"] = QuotedStr(ordered["title"])
-    return f"---\n{dump_front_matter(ordered)}---\n{body}"
 
 
 def records_by_path(state: StateStore) -> dict[str, ArticleRecord]:

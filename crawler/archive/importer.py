@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crawler.archive.common import quarantine, quarantine_dir
-from crawler.archive.postfile import POST_EXTS, PostFile, article_key, first_value, read_post
 from crawler.archive.verify import (
     Problem,
     RepairContext,
@@ -29,6 +28,7 @@ from crawler.archive.verify import (
     record_from_post,
     repair_post,
 )
+from crawler.postformat import POST_EXTS, PostFile, article_key, first_value, read_post
 from crawler.site import write_category_pages
 from pipelines.store import PostStore
 

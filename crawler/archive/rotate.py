@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from crawler.archive.common import records_by_path
-from crawler.archive.postfile import POST_NAME
+from crawler.postformat import POST_NAME
 from crawler.timeutil import now_beijing, to_beijing
 
 if TYPE_CHECKING:

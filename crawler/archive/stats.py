@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from crawler.postformat import EMNEWS_MEDIA
 from crawler.timeutil import BEIJING, now_beijing
-from pipelines.render import EMNEWS_MEDIA
 
 if TYPE_CHECKING:
     from crawler.state import StateStore

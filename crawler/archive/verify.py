@@ -18,24 +18,26 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crawler.archive.common import dump_post, quarantine, quarantine_dir
-from crawler.archive.postfile import (
+from crawler.archive.common import quarantine, quarantine_dir
+from crawler.matching import match_key
+from crawler.postformat import (
+    EMNEWS_MEDIA,
     REQUIRED_KEYS,
     PostFile,
     article_key,
-    escape_liquid,
+    content_hash_of,
+    dump_post,
     first_value,
     has_liquid,
     iter_post_paths,
+    liquid_escape,
     parse_post,
     parse_post_date,
     read_post,
 )
-from crawler.matching import match_key
 from crawler.site import SAFE_SLUG, category_relpath, write_category_pages
 from crawler.slugs import KNOWN_SLUGS, category_title, media_slug, normalise_media
 from crawler.timeutil import BEIJING, iso, jekyll_date
-from pipelines.render import EMNEWS_MEDIA, content_hash_of
 from pipelines.store import PostStore
 
 if TYPE_CHECKING:
@@ -242,7 +244,7 @@ def repair_post(post: PostFile, ctx: RepairContext) -> tuple[PostFile, list[str]
         changes.append("blank lines before the front matter removed")
     body = post.body
     if has_liquid(body):
-        body = escape_liquid(body)
+        body = liquid_escape(body)
         changes.append("braces in the body entity-escaped")
     if meta.get("layout") in (None, ""):
         meta["layout"] = "post"

@@ -261,7 +261,8 @@ LIST_AT_MOST = 50  # paths listed one per line; the summary table counts them al
 
 
 def _rebuild(args: argparse.Namespace, config: Config, state: StateStore) -> int:
-    from crawler.archive.rebuild import capture_files, rebuild
+    from crawler.archive.rebuild import rebuild
+    from crawler.archive.replay import capture_files
 
     files = capture_files(config, since=args.since)
     with _progress("rebuild", len(files)) as tick:

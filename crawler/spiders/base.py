@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import scrapy
 from scrapy.exceptions import DownloadCancelledError, ResponseDataLossError
@@ -45,6 +45,9 @@ class WireSpider(scrapy.Spider):
 
     config: Config
     state: StateStore
+    # wm_kind of a captured response → the callback that handles it, for responses that start an
+    # article (``archive rebuild`` replays captures through them; follow-up requests need no entry)
+    replay_callbacks: ClassVar[dict[str, str]] = {}
 
     def __init__(self, *args: Any, urls: str | Iterable[str] = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

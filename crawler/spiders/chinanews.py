@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import scrapy
 from scrapy.http import Response
@@ -55,6 +55,7 @@ def parse_days(value: str | Iterable[str]) -> list[date]:
 
 class ChinanewsSpider(WireSpider):
     name = SOURCE
+    replay_callbacks: ClassVar[dict[str, str]] = {"chinanews:article": "parse_article"}
 
     def __init__(self, *args: Any, archive_days: str | Iterable[str] = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 import scrapy
@@ -37,6 +37,10 @@ COLUMN_FIELDS = "code,showTime,title,mediaName,summary,image,url,uniqueUrl,Np_ds
 
 class EastmoneySpider(WireSpider):
     name = "eastmoney"
+    replay_callbacks: ClassVar[dict[str, str]] = {
+        "eastmoney:text": "parse_text",
+        "eastmoney:page": "parse_page",
+    }
 
     @property
     def source_config(self) -> Any:

@@ -1,6 +1,9 @@
-"""Rendering: front matter that always parses back to the same values, Liquid-safe bodies."""
+"""The post format: front matter that always parses back to the same values, Liquid-safe bodies,
+and rendering and reading as inverse functions."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import frontmatter
 import pytest
@@ -9,9 +12,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crawler.items import ArticleItem
+from crawler.postformat import (
+    SEED_KEYS,
+    QuotedStr,
+    SiteSettings,
+    article_key,
+    clean_text,
+    dump_post,
+    has_liquid,
+    parse_post,
+    parse_post_date,
+    post_relpath,
+    render_post,
+)
 from crawler.timeutil import parse_beijing
-from pipelines.render import SiteSettings, clean_text, post_relpath, render_post
-from pipelines.sanitize import has_liquid, sanitize_html
+from pipelines.sanitize import sanitize_html
 
 SITE = SiteSettings()
 
@@ -109,3 +124,42 @@ def test_property_front_matter_parses_back_and_body_has_no_liquid(title, media, 
     if clean_text(media):
         assert meta["media"] == clean_text(media)
     assert not has_liquid(rest)
+
+
+one_line = st.text(st.characters(blacklist_categories=("Cs",)), max_size=80)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(
+    source_id=st.one_of(
+        st.tuples(st.just("eastmoney"), st.from_regex(r"20[0-9]{16}", fullmatch=True)),
+        st.tuples(st.just("chinanews"), st.from_regex(r"[vp]?[1-9][0-9]{6,7}", fullmatch=True)),
+    ),
+    title=one_line.filter(lambda t: clean_text(t)),
+    media=one_line,
+    origin=one_line,
+    summary=one_line,
+    aliases=st.lists(st.from_regex(r"eastmoney:20[0-9]{16}", fullmatch=True), max_size=2, unique=True),
+    minute=st.integers(0, 60 * 24 * 365 * 10),
+)
+def test_render_and_parse_are_inverse(source_id, title, media, origin, summary, aliases, minute):
+    """What render_post writes, parse_post and article_key read back: the same values, the same id."""
+    source, article_id = source_id
+    published = parse_beijing("2016-01-01 00:00:00") + timedelta(minutes=minute)
+    item = make_item(
+        source=source, article_id=article_id, title=title, media=media, origin=origin, summary=summary,
+        aliases=aliases, published=published, fetched_at=published,
+    )  # fmt: skip
+    rendered = render_post(item, SITE)
+    post = parse_post(rendered.relpath, rendered.text)
+    assert post.error == ""
+    assert post.meta == {k: str(v) if isinstance(v, QuotedStr) else v for k, v in rendered.metadata.items()}
+    assert list(post.meta)[:5] == list(SEED_KEYS)
+    assert post.body.startswith(item.body) and post.body.endswith("\n")
+    assert parse_post_date(post.meta["date"]) == (published, True)
+    assert post.name_date == published.strftime("%Y-%m-%d")
+    assert article_key(post) == (source, article_id)
+    # the file name alone says which article it is (what verify and import fall back on)
+    assert article_key(parse_post(rendered.relpath, "no front matter")) == (source, article_id)
+    # and writing the read-back front matter again gives the same text
+    assert dump_post(post.meta, post.body) == rendered.text
