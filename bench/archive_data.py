@@ -14,12 +14,12 @@ from typing import Any
 
 from bench.loopdata import EastmoneyArticle, eastmoney_articles, list_payload
 from bench.render import SITE, no_fsync, quickly_cleaned_items
-from crawler.extract.eastmoney import ListEntry, parse_list_payload
 from crawler.matching import match_key
 from crawler.postformat import post_relpath, render_post
+from crawler.sources.eastmoney.extract import ListEntry, parse_list_payload
 from crawler.state import StateStore
 from crawler.timeutil import iso, now_beijing
-from pipelines.category import assign_category
+from pipelines.category import category_of
 from pipelines.store import PostStore
 
 ARTICLE_URL = "https://finance.eastmoney.com/a/{id}.html"
@@ -106,7 +106,7 @@ def known_articles(state_path: Path, count: int, *, with_posts: PostStore | None
             rows = []
             for item in items:
                 if item.media not in categories:
-                    categories[item.media] = assign_category(state, item.media)
+                    categories[item.media] = category_of(state, item)
                 item.category, item.tag = categories[item.media]
                 rendered = render_post(item, SITE)
                 if with_posts is not None:

@@ -21,7 +21,8 @@ from bench.common import BenchResult, Check
 from bench.loopdata import eastmoney_articles
 from bench.sizes import Sizes
 from crawler.items import ArticleItem
-from crawler.postformat import EMNEWS_MEDIA, SiteSettings, render_post
+from crawler.postformat import SiteSettings, render_post
+from crawler.sources.eastmoney import OWN_MEDIA
 from pipelines.clean import clean_item
 from pipelines.store import PostStore
 
@@ -73,7 +74,7 @@ def cleaned_items(count: int, offset: int = 0) -> tuple[list[ArticleItem], float
         clean_item(item)
     rate = count / (time.perf_counter() - started)
     for item in items:
-        media = item.media or EMNEWS_MEDIA
+        media = item.media or OWN_MEDIA
         item.category, item.tag = f"c{abs(hash(media)) % 997}", f"{media}新闻"
     return items, rate
 

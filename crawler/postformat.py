@@ -25,6 +25,7 @@ from urllib.parse import quote, urlsplit
 
 import yaml
 
+from crawler import sources
 from crawler.items import ArticleItem
 from crawler.timeutil import BEIJING, beijing_date_str, iso, jekyll_date
 
@@ -51,9 +52,6 @@ VOLATILE_KEYS = frozenset({"fetched_at", "content_hash"})
 
 # URL characters kept as they are in the footer link; the rest ({ } < > spaces …) is percent-encoded
 _URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
-
-EMNEWS_MEDIA = "东财滚动新闻"
-EMNEWS_SLUG = "emnews"
 
 
 @dataclass(slots=True, frozen=True)
@@ -146,28 +144,16 @@ def is_web_url(url: str) -> bool:
     )
 
 
-# Digits, or for 中国新闻网 videos/galleries (their own id spaces) a one-letter prefix: v123, p456.
-_SAFE_ID = re.compile(r"[vp]?[0-9]+")
-
-
-def valid_article_id(article_id: str) -> bool:
-    """Ids become file names: only digits (and the v/p prefix) can never traverse or collide."""
-    return bool(_SAFE_ID.fullmatch(article_id))
-
-
 def post_slug(item: ArticleItem) -> str:
-    """The id part of the file name. ``NW<id>`` for Eastmoney media posts, the bare id for
-    Eastmoney's own rolling news (as the predecessor named them), ``cns<id>`` for 中国新闻网 so its
-    7–8 digit ids can never collide with Eastmoney's 17–18 digit ones."""
-    if not valid_article_id(item.article_id) or (
-        item.source != "chinanews" and not (item.article_id.isascii() and item.article_id.isdigit())
-    ):
-        raise ValueError(f"article id must be digits only, got {item.article_id!r}")
-    if item.source == "chinanews":
-        return f"cns{item.article_id}"
-    if item.media and item.media != EMNEWS_MEDIA:
-        return f"NW{item.article_id}"
-    return item.article_id
+    """The id part of the file name, by the source's own rule (``NW<id>``, ``cns<id>`` …).
+
+    The id is checked first: it becomes part of a path, so only the source's id format (ASCII
+    letters and digits at most) may get this far.
+    """
+    source = sources.get(item.source)
+    if not source.valid_id(item.article_id):
+        raise ValueError(f"not a valid {item.source} article id: {item.article_id!r}")
+    return source.post_slug(item)
 
 
 def post_relpath(item: ArticleItem) -> str:
@@ -355,9 +341,6 @@ _DATE = re.compile(
 )
 _FRONT = re.compile(r"\A---[ \t]*\r?\n(?P<fm>.*?)(?:\r?\n)?^---[ \t]*$\r?\n?", re.DOTALL | re.MULTILINE)
 # Ids in file names: Eastmoney ``NW<id>`` or the bare 17–18 digit id, 中国新闻网 ``cns<id>``.
-_EASTMONEY_SLUG = re.compile(r"^(?:NW)?(?P<id>\d{17,20})$", re.IGNORECASE | re.ASCII)
-_CHINANEWS_SLUG = re.compile(r"^cns(?P<id>[vp]?\d{5,12})$", re.ASCII)  # v…/p…: videos and galleries
-_ARTICLE_ID = re.compile(r"^[vp]?\d+$", re.ASCII)
 
 
 _CSAFE = getattr(yaml, "CSafeLoader", None)
@@ -530,12 +513,9 @@ def first_value(value: Any) -> str:
 def article_key(post: PostFile) -> tuple[str, str] | None:
     """(source, article id) of a post: from its front matter, else from its file name."""
     meta = post.meta or {}
-    source, article_id = meta.get("source"), meta.get("article_id")
-    if isinstance(source, str) and source and article_id is not None and _ARTICLE_ID.match(str(article_id)):
-        return source, str(article_id)
-    slug = post.slug
-    if found := _EASTMONEY_SLUG.match(slug):
-        return "eastmoney", found["id"]
-    if found := _CHINANEWS_SLUG.match(slug):
-        return "chinanews", found["id"]
-    return None
+    name, article_id = meta.get("source"), meta.get("article_id")
+    known = isinstance(name, str) and name in sources.names() and article_id is not None
+    if known and sources.get(str(name)).valid_id(str(article_id)):
+        return str(name), str(article_id)
+    found = sources.for_slug(post.slug)
+    return (found[0].name, found[1]) if found else None

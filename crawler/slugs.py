@@ -64,5 +64,10 @@ def media_slug(name: str) -> str:
     return f"{slug}-1" if slug in RESERVED_SLUGS else slug
 
 
+# Category titles the predecessor's site gives other than "<media>新闻".
+KNOWN_TITLES = {"东财滚动新闻": "东财滚动新闻"}
+
+
 def category_title(media: str) -> str:
-    return f"{normalise_media(media)}新闻"
+    name = normalise_media(media)
+    return KNOWN_TITLES.get(name) or f"{name}新闻"

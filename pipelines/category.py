@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Self
 
-from crawler.postformat import EMNEWS_MEDIA
+from crawler import sources
 from crawler.runtime import get_config, get_state
 from crawler.slugs import category_title, media_slug, normalise_media
 
@@ -16,19 +16,27 @@ if TYPE_CHECKING:
     from crawler.state import StateStore
 
 
-def assign_category(state: StateStore, media: str) -> tuple[str, str]:
-    """(slug, tag) for ``media``; the first slug a media name gets is kept forever."""
-    slug, tag, _ = _category(state, media)
+def assign_category(state: StateStore, media: str, default_media: str = "") -> tuple[str, str]:
+    """(slug, tag) for ``media`` (``default_media`` when it has none: the source's own news);
+    the first slug a media name gets is kept forever."""
+    slug, tag, _ = _category(state, media, default_media)
     return slug, tag
 
 
-def _category(state: StateStore, media: str) -> tuple[str, str, bool]:
+def category_of(state: StateStore, item: ArticleItem) -> tuple[str, str]:
+    """(slug, tag) of an item: its media's category, or its source's own."""
+    return assign_category(state, item.media, sources.get(item.source).default_media)
+
+
+def _category(state: StateStore, media: str, default_media: str) -> tuple[str, str, bool]:
     """(slug, tag, whether this call registered the media name)."""
-    name = normalise_media(media) or EMNEWS_MEDIA
+    name = normalise_media(media) or normalise_media(default_media)
+    if not name:
+        raise ValueError("an item without a media name needs its source's default media")
     known = state.category_for(name)
     if known:
         return known[0], known[1], False
-    title = EMNEWS_MEDIA if name == EMNEWS_MEDIA else category_title(name)
+    title = category_title(name)
     return state.assign_category(name, media_slug(name), title), title, True
 
 
@@ -46,7 +54,9 @@ class CategoryPipeline:
         return cls(get_state(crawler), get_config(crawler).output_dir)
 
     def process_item(self, item: ArticleItem) -> ArticleItem:
-        item.category, item.tag, registered = _category(self.state, item.media)
+        item.category, item.tag, registered = _category(
+            self.state, item.media, sources.get(item.source).default_media
+        )
         self.registered += registered
         return item
 

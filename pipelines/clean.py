@@ -5,13 +5,11 @@ The source line (文章来源), author and editor leave the body for front matte
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Self
 
 from scrapy.exceptions import DropItem
 
-from crawler.extract.common import CleanedBody
+from crawler import sources
 from crawler.failures import record_item_failure
 from crawler.postformat import clean_text
 from pipelines.sanitize import sanitize_html, strip_control
@@ -20,17 +18,6 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
     from crawler.items import ArticleItem
-
-PRECLEANERS = {
-    "eastmoney": "crawler.extract.eastmoney",
-    "chinanews": "crawler.extract.chinanews",
-}
-
-
-def preclean_for(source: str) -> Callable[..., CleanedBody]:
-    module = importlib.import_module(PRECLEANERS[source])
-    func: Callable[..., CleanedBody] = module.preclean_body
-    return func
 
 
 def clean_item(item: ArticleItem) -> ArticleItem:
@@ -41,7 +28,7 @@ def clean_item(item: ArticleItem) -> ArticleItem:
     """
     for name in ("title", "media", "summary", "origin", "author", "editor"):
         setattr(item, name, clean_text(getattr(item, name)))
-    cleaned = preclean_for(item.source)(strip_control(item.body_html), base_url=item.url)
+    cleaned = sources.get(item.source).preclean(strip_control(item.body_html), base_url=item.url)
     item.body = sanitize_html(cleaned.html, base_url=item.url)
     item.origin = item.origin or clean_text(cleaned.origin)
     item.author = item.author or clean_text(cleaned.author)

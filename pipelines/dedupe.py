@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Self
 
 from scrapy.exceptions import DropItem
 
+from crawler import sources
 from crawler.matching import match_key
 from crawler.runtime import get_config, get_state
 from pipelines.aliases import add_alias_to_post
@@ -26,12 +27,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Lower index wins: a wire service's own page beats its syndicated copy.
-SOURCE_PREFERENCE = ("chinanews", "eastmoney")
-
 
 def rank(source: str) -> int:
-    return SOURCE_PREFERENCE.index(source) if source in SOURCE_PREFERENCE else len(SOURCE_PREFERENCE)
+    """Lower wins: a wire service's own page beats its syndicated copy (each source says its rank)."""
+    return sources.get(source).rank if source in sources.names() else 1 << 30
 
 
 class DedupeArticlePipeline:

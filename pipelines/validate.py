@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Self
 
 from scrapy.exceptions import DropItem
 
+from crawler import sources
 from crawler.failures import record_item_failure
-from crawler.postformat import has_visible_text, is_web_url, valid_article_id
+from crawler.postformat import has_visible_text, is_web_url
 from crawler.timeutil import now_beijing
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ MAX_FUTURE = timedelta(hours=6)
 def problems(item: ArticleItem) -> list[str]:
     """Why ``item`` cannot become a post; empty when it can."""
     found = []
-    if not valid_article_id(item.article_id):
+    if item.source not in sources.names() or not sources.get(item.source).valid_id(item.article_id):
         found.append(f"bad article id {item.article_id!r}")
     if not has_visible_text(item.title):
         found.append("empty title")

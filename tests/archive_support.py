@@ -22,8 +22,9 @@ from scrapy.exceptions import DropItem, NotConfigured
 from scrapy.utils.test import get_crawler
 
 from crawler.config import Config, parse_config
-from crawler.extract import chinanews, eastmoney
 from crawler.items import ArticleItem
+from crawler.sources.chinanews import articles as chinanews
+from crawler.sources.eastmoney import extract as eastmoney
 from crawler.state import StateStore
 from crawler.timeutil import now_beijing, parse_beijing
 

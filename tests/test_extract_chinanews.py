@@ -14,24 +14,20 @@ from pathlib import Path
 import pytest
 from lxml import html as lxml_html
 
-from crawler.extract.chinanews import (
+from crawler.matching import match_key
+from crawler.sources.chinanews.articles import extract_article, merge_pages, page_urls
+from crawler.sources.chinanews.lists import ListEntry, parse_rss, parse_scroll_list
+from crawler.sources.chinanews.page import decode_page
+from crawler.sources.chinanews.preclean import preclean_body
+from crawler.sources.chinanews.urls import (
     DEFAULT_BASE_URL,
-    ListEntry,
     article_id_from_url,
     canonical_url,
     classify_url,
     day_archive_url,
-    decode_page,
-    extract_article,
     item_id_from_url,
-    match_key,
-    merge_pages,
-    page_urls,
-    parse_rss,
-    parse_scroll_list,
-    preclean_body,
 )
-from crawler.extract.common import ExtractionError, NotAnArticle, SoftNotFound
+from crawler.sources.common import ExtractionError, NotAnArticle, SoftNotFound
 from crawler.timeutil import BEIJING
 
 FIX = Path(__file__).parent / "fixtures" / "chinanews"

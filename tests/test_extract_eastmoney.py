@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 from lxml import html as lxml_html
 
-from crawler.extract.common import ExtractionError, UpstreamFormatError
-from crawler.extract.eastmoney import (
+from crawler.items import ArticleItem
+from crawler.postformat import has_liquid
+from crawler.sources.common import ExtractionError, UpstreamFormatError
+from crawler.sources.eastmoney.extract import (
     ListEntry,
     ListPage,
     extract_article_page,
@@ -21,8 +23,6 @@ from crawler.extract.eastmoney import (
     parse_list_payload,
     preclean_body,
 )
-from crawler.items import ArticleItem
-from crawler.postformat import has_liquid
 from crawler.timeutil import BEIJING
 from pipelines.sanitize import sanitize_html
 

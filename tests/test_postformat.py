@@ -95,7 +95,7 @@ def test_file_names():
 
 @pytest.mark.parametrize("bad_id", ["../../etc/passwd", "/abs", "12\x0034", "", "NW123"])
 def test_ids_that_are_not_digits_are_refused(bad_id):
-    with pytest.raises(ValueError, match="digits"):
+    with pytest.raises(ValueError, match="article id"):
         render_post(make_item(article_id=bad_id), SITE)
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import frontmatter
 from lxml import html as lxml_html
 
-from crawler.extract.eastmoney import ListEntry, extract_text_payload
 from crawler.postformat import SiteSettings, render_post
+from crawler.sources.eastmoney.extract import ListEntry, extract_text_payload
 from crawler.timeutil import parse_beijing
 from pipelines.clean import clean_item
 

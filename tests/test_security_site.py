@@ -28,14 +28,14 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from lxml import html as lxml_html
 
-from crawler.extract.chinanews import article_id_from_url, item_id_from_url
-from crawler.extract.eastmoney import parse_list_payload
 from crawler.items import ArticleItem
 from crawler.postformat import SiteSettings, clean_text, render_post
 from crawler.site import init_site, write_category_pages
+from crawler.sources.chinanews.urls import article_id_from_url, item_id_from_url
+from crawler.sources.eastmoney.extract import parse_list_payload
 from crawler.state import StateStore
 from crawler.timeutil import parse_beijing
-from pipelines.category import assign_category
+from pipelines.category import assign_category, category_of
 from pipelines.clean import clean_item
 from pipelines.validate import problems
 from tests.archive_support import jekyll_build
@@ -184,7 +184,7 @@ def build_batch(tmp: Path, batch: list[dict[str, str]]) -> tuple[Path, list[Arti
             clean_item(item)
             if not item.body.strip():
                 continue
-            item.category, item.tag = assign_category(state, item.media)
+            item.category, item.tag = category_of(state, item)
             rendered = render_post(item, SITE)
             (site / rendered.relpath).write_text(rendered.text, encoding="utf-8")
             posts.append(item)

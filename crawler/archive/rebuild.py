@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from crawler.archive.replay import Replayer
 from crawler.items import ArticleItem
 from crawler.postformat import SiteSettings, parse_post, render_post
-from pipelines.category import assign_category
+from pipelines.category import category_of
 from pipelines.clean import clean_item
 from pipelines.images import localise_images
 from pipelines.jekyll import record_post
@@ -119,7 +119,7 @@ def _jobs(
             continue
         relpath = record.post_path or ""
         existing = store.read(relpath) if relpath else None
-        item.category, item.tag = assign_category(state, item.media)  # the registry lives here
+        item.category, item.tag = category_of(state, item)  # the registry lives here
         yield _Job(item.key, item, relpath, existing)
 
 

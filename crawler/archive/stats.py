@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from crawler.postformat import EMNEWS_MEDIA
+from crawler import sources
 from crawler.timeutil import BEIJING, now_beijing
 
 if TYPE_CHECKING:
@@ -78,7 +78,10 @@ def collect_stats(
         elif record.post_path.startswith("_posts/"):
             stats.live += 1
         stats.per_source[record.source] += 1
-        stats.per_category[slug_of.get(record.media or EMNEWS_MEDIA, record.media or "?")] += 1
+        media = record.media or (
+            sources.get(record.source).default_media if record.source in sources.names() else ""
+        )
+        stats.per_category[slug_of.get(media, media or "?")] += 1
         stats.per_day[day.isoformat()] += 1
         stats.per_source_day[record.source][day.isoformat()] += 1
     end = today or now_beijing().date()

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 from crawler.archive.common import quarantine, quarantine_dir
 from crawler.matching import match_key
 from crawler.postformat import (
-    EMNEWS_MEDIA,
     REQUIRED_KEYS,
     PostFile,
     article_key,
@@ -36,7 +35,7 @@ from crawler.postformat import (
     read_post,
 )
 from crawler.site import SAFE_SLUG, category_relpath, write_category_pages
-from crawler.slugs import KNOWN_SLUGS, category_title, media_slug, normalise_media
+from crawler.slugs import KNOWN_SLUGS, KNOWN_TITLES, category_title, media_slug, normalise_media
 from crawler.timeutil import BEIJING, iso, jekyll_date
 from pipelines.store import PostStore
 
@@ -204,7 +203,7 @@ def category_for(ctx: RepairContext, slug: str, tag: str, *, register: bool) -> 
     new_slug = slug if REGISTRY_SLUG.match(slug) else media_slug(media) if media else ""
     if not new_slug:
         return None
-    title = EMNEWS_MEDIA if media == EMNEWS_MEDIA else (tag.strip() or category_title(media))
+    title = category_title(media) if media in KNOWN_TITLES else (tag.strip() or category_title(media))
     if register and ctx.state is not None:
         new_slug = ctx.state.assign_category(media or new_slug, new_slug, title)
         ctx.forget_registry()

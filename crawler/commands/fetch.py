@@ -10,12 +10,11 @@ from crawler.commands.common import add_config_option, config_from_args
 
 
 def source_of(url: str) -> str | None:
-    """Which spider handles ``url`` (Eastmoney share/article URLs, 中国新闻网 articles)."""
-    from crawler.extract import chinanews, eastmoney
+    """Which source's spider handles ``url`` (each source knows its own article URLs)."""
+    from crawler import sources
 
-    if eastmoney.parse_article_id(url):
-        return "eastmoney"
-    return "chinanews" if chinanews.article_id_from_url(url) else None
+    found = sources.for_url(url)
+    return found[0].name if found else None
 
 
 def register(subparsers: Any) -> None:

@@ -1,6 +1,6 @@
 """ChinanewsSpider: scroll lists, RSS feeds and day archives → article pages (all pages of each).
 
-Routing only: every page goes to a pure function in crawler.extract.chinanews. The fast path for
+Routing only: every page goes to a pure function of crawler.sources.chinanews. The fast path for
 "nothing new" is one request per configured list: scroll pages are read one after another and
 paging stops at the first page without a new article; known articles are never requested.
 
@@ -20,24 +20,20 @@ from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure as TwistedFailure
 
-from crawler.extract.chinanews import (
-    ListEntry,
+from crawler.items import ArticleItem
+from crawler.sources.chinanews.articles import extract_article, merge_pages, page_urls
+from crawler.sources.chinanews.lists import ListEntry, parse_rss, parse_scroll_list
+from crawler.sources.chinanews.page import decode_page
+from crawler.sources.chinanews.urls import (
     canonical_url,
     classify_url,
     day_archive_url,
-    decode_page,
-    extract_article,
     item_id_from_url,
-    merge_pages,
     page_number,
-    page_urls,
-    parse_rss,
-    parse_scroll_list,
     rss_url,
     scroll_page_url,
 )
-from crawler.extract.common import ExtractionError, NotAnArticle, SoftNotFound
-from crawler.items import ArticleItem
+from crawler.sources.common import ExtractionError, NotAnArticle, SoftNotFound
 from crawler.spiders.base import WireSpider, describe_failure
 from crawler.timeutil import iso, now_beijing
 

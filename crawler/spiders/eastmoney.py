@@ -1,6 +1,6 @@
 """EastmoneySpider: list APIs → GetNewsText.do body → (fallback) the article page.
 
-Routing only: every payload goes to a pure function in crawler.extract.eastmoney. The fast path
+Routing only: every payload goes to a pure function in crawler.sources.eastmoney.extract. The fast path
 for "nothing new" is one list request per configured list: paging stops at the first page whose
 entries are all known, and known articles are never requested.
 """
@@ -17,8 +17,9 @@ import scrapy
 from scrapy.http import Response
 from twisted.python.failure import Failure as TwistedFailure
 
-from crawler.extract.common import ExtractionError
-from crawler.extract.eastmoney import (
+from crawler.items import ArticleItem
+from crawler.sources.common import ExtractionError
+from crawler.sources.eastmoney.extract import (
     ListEntry,
     ListPage,
     extract_article_page,
@@ -26,7 +27,6 @@ from crawler.extract.eastmoney import (
     parse_article_id,
     parse_list_payload,
 )
-from crawler.items import ArticleItem
 from crawler.spiders.base import WireSpider, describe_failure
 
 logger = logging.getLogger(__name__)

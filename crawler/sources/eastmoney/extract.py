@@ -19,8 +19,8 @@ from urllib.parse import parse_qs, urlsplit
 from lxml import etree
 from lxml import html as lxml_html
 
-from crawler.extract.common import CleanedBody, ExtractionError, UpstreamFormatError
 from crawler.items import ArticleItem
+from crawler.sources.common import CleanedBody, ExtractionError, UpstreamFormatError
 from crawler.timeutil import parse_beijing, to_beijing
 
 logger = logging.getLogger(__name__)
