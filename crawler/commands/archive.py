@@ -1,6 +1,8 @@
 """``wiremirror archive …``: rotate, verify, import, rebuild, stats and categories of the mirrored site.
 
-Commands that change files hold every source's crawl lock, so no crawl writes posts meanwhile.
+Commands that change posts hold every source's crawl lock, so no crawl writes posts meanwhile.
+``categories`` does not: it only writes category pages, atomically and from the registry alone,
+which is what a crawl writes too, so it never waits for (or loses its turn to) a long crawl.
 Long ones show a progress bar on the terminal and end with a summary table.
 """
 
@@ -9,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -133,14 +135,14 @@ def _count(folder: Path) -> int:
 
 
 def _with_lock(
-    run: Callable[[argparse.Namespace, Config, StateStore], int],
+    run: Callable[[argparse.Namespace, Config, StateStore], int], *, locked: bool = True
 ) -> Callable[[argparse.Namespace], int]:
     def wrapper(args: argparse.Namespace) -> int:
         from crawler.locks import EXIT_LOCKED, LockTimeout
 
         config, state = _open(args)
         try:
-            with _locked(config):
+            with _locked(config) if locked else nullcontext():
                 return run(args, config, state)
         except LockTimeout as err:
             print(f"wiremirror archive: {err}", file=sys.stderr)
@@ -390,4 +392,4 @@ run_rotate = _with_lock(_rotate)
 run_verify = _with_lock(_verify)
 run_import = _with_lock(_import)
 run_rebuild = _with_lock(_rebuild)
-run_categories = _with_lock(_categories)
+run_categories = _with_lock(_categories, locked=False)  # see the module docstring
