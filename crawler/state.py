@@ -243,6 +243,51 @@ def _header_problem(path: Path) -> str | None:
     return None
 
 
+def _upgrade(conn: sqlite3.Connection, version: int) -> None:
+    """Apply every step after ``version`` and log them, inside the caller's write transaction."""
+    steps = [m for m in MIGRATIONS if m.version > version]
+    for step in steps:
+        for statement in step.sql.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+    stamp = iso(now_beijing())
+    for step in steps:
+        conn.execute(
+            "INSERT OR REPLACE INTO schema_log(version, applied, why) VALUES (?, ?, ?)",
+            (step.version, stamp, step.why),
+        )
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    conn.execute(
+        "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+    )
+
+
+def _create(path: Path) -> None:
+    """Build a new store under a hidden name, then link it into place: no process ever sees the
+    file without its tables, and a crash mid-way leaves only a small hidden file behind."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
+    for stale in (tmp, tmp.with_name(tmp.name + "-journal")):
+        stale.unlink(missing_ok=True)
+    try:
+        try:
+            conn = sqlite3.connect(tmp, isolation_level=None, factory=_Connection)
+        except sqlite3.Error as err:
+            raise _translate(err, path) from err
+        conn.path = path
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            _upgrade(conn, 0)
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+        with contextlib.suppress(FileExistsError):  # another process created it meanwhile: use theirs
+            os.link(tmp, path)
+    except OSError as err:
+        raise StateUnavailable(path, str(err)) from err
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def set_aside(path: Path, folder: Path) -> Path:
     """Move a damaged store (with its -wal and -shm) into ``folder``; returns the moved file."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -302,6 +347,8 @@ class StateStore:
             raise StateUnavailable(self.path, str(err)) from err
         if not os.access(self.path.parent, os.W_OK):  # WAL and locks need it; SQLite would go read-only
             raise StateUnavailable(self.path, f"{self.path.parent} is not writable")
+        if not self.path.exists():
+            _create(self.path)
         problem = _header_problem(self.path)
         if problem == "not an SQLite database":
             raise StateCorrupt(self.path, problem)
@@ -363,21 +410,7 @@ class StateStore:
             version = self.schema_version()
             if version > SCHEMA_VERSION:
                 raise StateTooNew(self.path, version)
-            steps = [m for m in MIGRATIONS if m.version > version]
-            for step in steps:
-                for statement in step.sql.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-            stamp = iso(now_beijing())
-            for step in steps:
-                conn.execute(
-                    "INSERT OR REPLACE INTO schema_log(version, applied, why) VALUES (?, ?, ?)",
-                    (step.version, stamp, step.why),
-                )
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            conn.execute(
-                "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
+            _upgrade(conn, version)
 
     def close(self) -> None:
         self.conn.close()
