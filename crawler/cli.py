@@ -11,6 +11,7 @@ import importlib
 import sys
 
 from crawler.config import ConfigError
+from crawler.state import StateStoreError
 
 COMMANDS = ("crawl", "fetch", "status", "schedule", "backfill", "archive", "init_site", "demo")
 
@@ -46,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"wiremirror: configuration error: {err}", file=sys.stderr)
         return 2
+    except StateStoreError as err:
+        print(f"wiremirror: {err}", file=sys.stderr)
+        return err.exit_code
     except KeyboardInterrupt:
         print("wiremirror: interrupted", file=sys.stderr)
         return 130

@@ -118,6 +118,18 @@ def category_page(slug: str, title: str) -> str:
     return f"---\n{dump_front_matter(meta)}---\n"
 
 
+def ensure_category_page(store: PostStore, slug: str, title: str) -> bool:
+    """Write ``category/<slug>.html`` when it is missing (a stat otherwise); True when written.
+
+    A crawl calls this once per category it uses, so a page lost to a crash between registering
+    the category and writing its page, or deleted by hand, comes back with the next post.
+    """
+    rel = category_relpath(slug)
+    if not SAFE_SLUG.match(slug) or store.exists(rel):
+        return False
+    return store.write(rel, category_page(slug, title))
+
+
 @dataclass(slots=True)
 class CategoryPagesResult:
     written: list[str] = field(default_factory=list)

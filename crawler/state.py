@@ -3,11 +3,23 @@
 Every process (crawls, the daemon, archive commands) opens its own connection. WAL mode plus a
 long busy timeout and ``BEGIN IMMEDIATE`` for writes let them share one file without "database
 is locked" errors reaching the user. An article is recorded only after its post is on disk.
+
+The store defends itself: a file that is not a database, a truncated or damaged one, one from a
+newer wiremirror, or a folder it cannot write raise a StateStoreError whose text is the one line
+the operator sees (naming the file and what to do) and whose ``exit_code`` the CLI returns.
+Opening costs no full scan (``PRAGMA quick_check`` takes ~1 s on a 1,000,000-article store, more
+than a whole no-change run): the header is read and checked against the file size, and damage met
+by any later statement ("malformed") is reported the same way. ``archive verify`` runs the scan.
+
+Schema changes are ordered steps in MIGRATIONS; the version lives in ``PRAGMA user_version``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -19,9 +31,10 @@ from typing import Any, cast
 
 from crawler.timeutil import iso, now_beijing
 
-SCHEMA_VERSION = 1
+EXIT_STATE = 74  # EX_IOERR (sysexits, like the lock's 75): the state store cannot be used as it is
 
-SCHEMA = """
+# Version 1 as first released. Never edit a released step: append a new one to MIGRATIONS.
+SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS articles (
     key          TEXT PRIMARY KEY,          -- "<source>:<id>"
     source       TEXT NOT NULL,
@@ -78,6 +91,214 @@ CREATE TABLE IF NOT EXISTS meta (
 
 
 @dataclass(slots=True, frozen=True)
+class Migration:
+    """One schema step: ``sql`` (statements separated by ``;``) takes a store to ``version``."""
+
+    version: int
+    why: str
+    sql: str
+
+
+# Ordered upgrade steps. To change the schema, append Migration(<last + 1>, why, sql), e.g.
+# ``ALTER TABLE runs ADD COLUMN pages INTEGER NOT NULL DEFAULT 0``; a new store runs every step.
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "the first schema", SCHEMA_V1),
+    Migration(
+        2,
+        "the version moves to PRAGMA user_version; each upgrade is logged",
+        """CREATE TABLE IF NOT EXISTS schema_log (
+            version  INTEGER PRIMARY KEY,
+            applied  TEXT NOT NULL,
+            why      TEXT NOT NULL
+        )""",
+    ),
+)
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+_first_error: StateStoreError | None = None
+
+
+class StateStoreError(Exception):
+    """The state store cannot be used; ``str()`` is the one line for the operator.
+
+    The first one of a process is remembered (first_store_error): Scrapy catches exceptions in
+    callbacks and pipelines and carries on, so a crawl asks at the end instead of trusting its
+    outcome.
+    """
+
+    exit_code = EXIT_STATE
+
+    def __init__(self, message: str) -> None:
+        global _first_error  # one process-wide latch
+        super().__init__(message)
+        _first_error = _first_error or self
+
+
+class StateCorrupt(StateStoreError):
+    def __init__(self, path: Path, detail: str) -> None:
+        self.path, self.detail = path, detail
+        super().__init__(
+            f"state store {path} is damaged ({detail}): restore it from a backup, or run"
+            " `wiremirror archive verify --fix` to set it aside and rebuild it from the posts"
+        )
+
+
+class StateTooNew(StateStoreError):
+    def __init__(self, path: Path, version: int) -> None:
+        super().__init__(
+            f"state store {path} has schema version {version}, newer than this wiremirror knows"
+            f" ({SCHEMA_VERSION}): upgrade wiremirror, or restore a backup made by this version"
+        )
+
+
+class StateUnavailable(StateStoreError):
+    def __init__(self, path: Path, detail: str) -> None:
+        super().__init__(
+            f"cannot use the state store {path} ({detail}): make {path.parent} writable and give it"
+            " free space (permissions, read-only mount, full disk), or set [state] dir elsewhere"
+        )
+
+
+_CORRUPT = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
+_UNAVAILABLE = {
+    sqlite3.SQLITE_CANTOPEN,
+    sqlite3.SQLITE_READONLY,
+    sqlite3.SQLITE_PERM,
+    sqlite3.SQLITE_IOERR,
+    sqlite3.SQLITE_FULL,
+}
+
+
+def first_store_error() -> StateStoreError | None:
+    """The first StateStoreError of this process (see StateStoreError), or None."""
+    return _first_error
+
+
+def _translate(err: sqlite3.Error, path: Path) -> Exception:
+    """A StateStoreError for damage or an unusable file; any other error as it was."""
+    code = getattr(err, "sqlite_errorcode", 0) & 0xFF
+    if code in _CORRUPT:
+        return StateCorrupt(path, str(err))
+    if code in _UNAVAILABLE:
+        return StateUnavailable(path, str(err))
+    return err
+
+
+class _Cursor(sqlite3.Cursor):
+    """Damage found while stepping through rows is reported like damage found at execute."""
+
+    path: Path
+
+    def __next__(self) -> Any:
+        try:
+            return super().__next__()
+        except sqlite3.Error as err:
+            raise _translate(err, self.path) from err
+
+    def fetchone(self) -> Any:
+        try:
+            return super().fetchone()
+        except sqlite3.Error as err:
+            raise _translate(err, self.path) from err
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return super().fetchall()
+        except sqlite3.Error as err:
+            raise _translate(err, self.path) from err
+
+
+class _Connection(sqlite3.Connection):
+    path: Path
+
+    def execute(self, sql: str, parameters: Any = (), /) -> _Cursor:
+        cursor = self.cursor(_Cursor)
+        cursor.path = self.path
+        try:
+            cursor.execute(sql, parameters)
+        except sqlite3.Error as err:
+            raise _translate(err, self.path) from err
+        return cursor
+
+
+def _header_problem(path: Path) -> str | None:
+    """What is wrong with the file's 100-byte header, or None. No SQL, so no lock and O(1)."""
+    try:
+        with path.open("rb") as fh:
+            header, size = fh.read(100), os.fstat(fh.fileno()).st_size
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise StateUnavailable(path, str(err)) from err
+    if not header:
+        return None  # an empty file is a new database to SQLite too
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
+        return "not an SQLite database"
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    if header[24:28] == header[92:96] and size < pages * page_size:  # the page count is valid
+        return f"truncated: {size} bytes, its header says {pages * page_size}"
+    return None
+
+
+def _upgrade(conn: sqlite3.Connection, version: int) -> None:
+    """Apply every step after ``version`` and log them, inside the caller's write transaction."""
+    steps = [m for m in MIGRATIONS if m.version > version]
+    for step in steps:
+        for statement in step.sql.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+    stamp = iso(now_beijing())
+    for step in steps:
+        conn.execute(
+            "INSERT OR REPLACE INTO schema_log(version, applied, why) VALUES (?, ?, ?)",
+            (step.version, stamp, step.why),
+        )
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    conn.execute(
+        "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+    )
+
+
+def _create(path: Path) -> None:
+    """Build a new store under a hidden name, then link it into place: no process ever sees the
+    file without its tables, and a crash mid-way leaves only a small hidden file behind."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
+    for stale in (tmp, tmp.with_name(tmp.name + "-journal")):
+        stale.unlink(missing_ok=True)
+    try:
+        try:
+            conn = sqlite3.connect(tmp, isolation_level=None, factory=_Connection)
+        except sqlite3.Error as err:
+            raise _translate(err, path) from err
+        conn.path = path
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            _upgrade(conn, 0)
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+        with contextlib.suppress(FileExistsError):  # another process created it meanwhile: use theirs
+            os.link(tmp, path)
+    except OSError as err:
+        raise StateUnavailable(path, str(err)) from err
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def set_aside(path: Path, folder: Path) -> Path:
+    """Move a damaged store (with its -wal and -shm) into ``folder``; returns the moved file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for suffix in ("-wal", "-shm", ""):
+        part = path.with_name(path.name + suffix)
+        if part.exists():
+            shutil.move(os.fspath(part), os.fspath(folder / part.name))
+    return folder / path.name
+
+
+@dataclass(slots=True, frozen=True)
 class ArticleRecord:
     key: str
     source: str
@@ -120,31 +341,76 @@ class StateStore:
 
     def __init__(self, path: Path | str, *, timeout: float = 60.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self.conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
-        self.conn.row_factory = sqlite3.Row
-        self.conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-        self.conn.execute("PRAGMA journal_mode = WAL")
-        self.conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable across app crashes
-        self.conn.execute("PRAGMA foreign_keys = ON")
-        self._init_schema()
-
-    def _init_schema(self) -> None:
-        # An existing store needs no write lock just to be opened (status, start-up are read-only).
         try:
-            row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        except sqlite3.OperationalError:  # no meta table yet: a new store
-            row = None
-        if row is not None and row[0] == str(SCHEMA_VERSION):
-            return
-        with self.write() as conn:
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StateUnavailable(self.path, str(err)) from err
+        if not os.access(self.path.parent, os.W_OK):  # WAL and locks need it; SQLite would go read-only
+            raise StateUnavailable(self.path, f"{self.path.parent} is not writable")
+        if not self.path.exists():
+            _create(self.path)
+        problem = _header_problem(self.path)
+        if problem == "not an SQLite database":
+            raise StateCorrupt(self.path, problem)
+        self._lock = threading.RLock()
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=timeout,
+                isolation_level=None,
+                check_same_thread=False,
+                factory=_Connection,
             )
+        except sqlite3.Error as err:
+            raise _translate(err, self.path) from err
+        conn.path = self.path
+        self.conn: _Connection = conn
+        try:
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable across app crashes
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            if problem:  # the header's page count can lead the file during a checkpoint: ask SQLite
+                verdict = self.quick_check()
+                if verdict != "ok":
+                    raise StateCorrupt(self.path, f"{problem}; quick_check: {verdict}")
+            self._migrate()
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def schema_version(self) -> int:
+        """The store's version: ``user_version``, or for a version-1 store its meta row (0: new)."""
+        version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+        if version:
+            return version
+        tables = {str(r[0]) for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables:
+            return 0
+        row = None
+        if "meta" in tables:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None or not str(row[0]).isdigit():
+            raise StateCorrupt(self.path, "an SQLite database, but not a wiremirror state store")
+        return int(row[0])
+
+    def _migrate(self) -> None:
+        """Bring the store to SCHEMA_VERSION, one step at a time, in one write transaction.
+
+        A current store needs no write lock just to be opened (status, start-up are read-only).
+        The version is read again under the lock: another process may have upgraded meanwhile.
+        """
+        version = self.schema_version()
+        if version == SCHEMA_VERSION:
+            return
+        if version > SCHEMA_VERSION:
+            raise StateTooNew(self.path, version)
+        with self.write() as conn:
+            version = self.schema_version()
+            if version > SCHEMA_VERSION:
+                raise StateTooNew(self.path, version)
+            _upgrade(conn, version)
 
     def close(self) -> None:
         self.conn.close()
@@ -163,7 +429,9 @@ class StateStore:
             try:
                 yield self.conn
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                # SQLite may have rolled back already (damage, a full disk): keep the first error
+                with contextlib.suppress(sqlite3.Error, StateStoreError):
+                    self.conn.execute("ROLLBACK")
                 raise
             self.conn.execute("COMMIT")
 
@@ -454,3 +722,13 @@ class StateStore:
 
     def integrity_check(self) -> str:
         return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+    def quick_check(self) -> str:
+        """``PRAGMA quick_check``'s first line ("ok" when sound); reads the whole file."""
+        return str(self.conn.execute("PRAGMA quick_check").fetchone()[0])
+
+    def check(self) -> None:
+        """Raise StateCorrupt unless a full quick_check finds the store sound."""
+        verdict = self.quick_check()
+        if verdict != "ok":
+            raise StateCorrupt(self.path, verdict)

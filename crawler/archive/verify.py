@@ -570,11 +570,24 @@ def _check_categories(
     for slug in missing:
         problem = Problem(category_relpath(slug), "category-page", f"no category page for {slug!r}", True)
         report.problems.append(problem)
+    # A store rebuilt from the posts must learn their slugs, or a later crawl could give the same
+    # media another one (a ``-2`` suffix, a new pinyin reading) and split the category.
+    unregistered = sorted(set(wanted) - registry)
+    registrations = [
+        Problem(
+            category_relpath(slug), "category-registry", f"category {slug!r} is not in the registry", True
+        )
+        for slug in unregistered
+        if slug not in missing
+    ]
+    report.problems.extend(registrations)
     if not fix:
         return
-    for slug in missing:
-        if slug not in registry:
-            category_for(ctx, slug, wanted.get(slug, ""), register=True)
+    for slug in unregistered:
+        category_for(ctx, slug, wanted[slug], register=True)
+    for problem in registrations:
+        problem.fixed = True
+        report.changes.append(f"{problem.relpath}: category registered")
     written = write_category_pages(state, config.output_dir).written
     report.changes.extend(f"{rel}: category page written" for rel in written)
     for problem in report.problems:

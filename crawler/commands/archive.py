@@ -1,6 +1,8 @@
 """``wiremirror archive …``: rotate, verify, import, rebuild, stats and categories of the mirrored site.
 
-Commands that change files hold every source's crawl lock, so no crawl writes posts meanwhile.
+Commands that change posts hold every source's crawl lock, so no crawl writes posts meanwhile.
+``categories`` does not: it only writes category pages, atomically and from the registry alone,
+which is what a crawl writes too, so it never waits for (or loses its turn to) a long crawl.
 Long ones show a progress bar on the terminal and end with a summary table.
 """
 
@@ -9,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -113,13 +115,6 @@ def _summary(title: str, rows: list[tuple[str, Any]]) -> None:
     _console().print(table)
 
 
-def _open(args: argparse.Namespace) -> tuple[Config, StateStore]:
-    from crawler.state import StateStore
-
-    config = config_from_args(args)
-    return config, StateStore(config.db_path)
-
-
 @contextmanager
 def _locked(config: Config) -> Iterator[None]:
     from crawler.archive.common import archive_lock
@@ -132,21 +127,59 @@ def _count(folder: Path) -> int:
     return sum(1 for p in folder.iterdir() if p.is_file()) if folder.is_dir() else 0
 
 
+def _open_state(args: argparse.Namespace, config: Config) -> StateStore:
+    from crawler.state import StateStore
+
+    return StateStore(config.db_path)
+
+
+def _open_checked(args: argparse.Namespace, config: Config) -> StateStore:
+    """verify scans the whole store first; ``--fix`` sets a damaged one aside (into the quarantine
+    folder: nothing is deleted) and starts a new one, which verify then fills from the posts."""
+    from crawler.archive.common import quarantine_dir
+    from crawler.state import StateCorrupt, StateStore, set_aside
+
+    try:
+        state = StateStore(config.db_path)
+        try:
+            state.check()
+        except BaseException:
+            state.close()
+            raise
+        return state
+    except StateCorrupt as err:
+        if not args.fix:
+            raise
+        detail = err.detail
+    moved = set_aside(config.db_path, quarantine_dir(config))
+    print(
+        f"wiremirror archive verify: the state store was damaged ({detail}); moved it to {moved}"
+        " and rebuilding it from the posts",
+        file=sys.stderr,
+    )
+    return StateStore(config.db_path)
+
+
 def _with_lock(
     run: Callable[[argparse.Namespace, Config, StateStore], int],
+    *,
+    locked: bool = True,
+    open_state: Callable[[argparse.Namespace, Config], StateStore] = _open_state,
 ) -> Callable[[argparse.Namespace], int]:
     def wrapper(args: argparse.Namespace) -> int:
         from crawler.locks import EXIT_LOCKED, LockTimeout
 
-        config, state = _open(args)
+        config = config_from_args(args)
         try:
-            with _locked(config):
-                return run(args, config, state)
+            with _locked(config) if locked else nullcontext():
+                state = open_state(args, config)
+                try:
+                    return run(args, config, state)
+                finally:
+                    state.close()
         except LockTimeout as err:
             print(f"wiremirror archive: {err}", file=sys.stderr)
             return EXIT_LOCKED
-        finally:
-            state.close()
 
     return wrapper
 
@@ -321,7 +354,8 @@ def run_stats(args: argparse.Namespace) -> int:
 
     from crawler.archive.stats import collect_stats
 
-    config, state = _open(args)
+    config = config_from_args(args)
+    state = _open_state(args, config)
     try:
         stats = collect_stats(
             state,
@@ -388,7 +422,7 @@ def run_stats(args: argparse.Namespace) -> int:
 
 
 run_rotate = _with_lock(_rotate)
-run_verify = _with_lock(_verify)
+run_verify = _with_lock(_verify, open_state=_open_checked)
 run_import = _with_lock(_import)
 run_rebuild = _with_lock(_rebuild)
-run_categories = _with_lock(_categories)
+run_categories = _with_lock(_categories, locked=False)  # see the module docstring

@@ -78,7 +78,9 @@ def crawl_one(
     from crawler.logsetup import close_run_logging, configure_run_logging
     from crawler.publish import maybe_publish
     from crawler.runner import run_spiders
+    from crawler.state import StateStore, first_store_error
 
+    StateStore(config.db_path).close()  # a damaged or unusable store: one clear line, before any log
     try:
         with source_lock(config.state_dir, f"crawl-{source}", config.crawl.lock_timeout):
             log_path = configure_run_logging(config, source)
@@ -91,6 +93,9 @@ def crawl_one(
     except LockTimeout as err:
         print(f"wiremirror crawl: {err}", file=sys.stderr)
         return EXIT_LOCKED
+    damage = first_store_error()  # Scrapy logged it and carried on; the run's outcome cannot stand
+    if damage is not None:
+        raise damage
     print(_describe(result.source, result.outcome, result.summary, str(log_path)))
     wrote = int(result.summary.get("new", 0)) + int(result.summary.get("updated", 0))
     code = EXIT_OK if result.outcome == "ok" else EXIT_FAILED
