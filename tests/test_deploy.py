@@ -268,6 +268,65 @@ def test_dockerfile_commands_are_real_and_documented() -> None:
     assert ("STOPSIGNAL", "SIGTERM") in steps
 
 
+def dockerignore_rules() -> list[tuple[bool, re.Pattern[str]]]:
+    """.dockerignore as (exclude?, regex), with Docker's syntax: ``*``/``?`` stop at ``/``,
+    ``**`` crosses folders, ``!`` re-includes, the last matching line wins."""
+    rules = []
+    for raw in (REPO / ".dockerignore").read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        exclude = not line.startswith("!")
+        pattern = os.path.normpath(line.lstrip("!").strip()).lstrip("/")
+        regex = "".join(
+            ".*" if part == "**" else "[^/]*" if part == "*" else "[^/]" if part == "?" else re.escape(part)
+            for part in re.split(r"(\*\*|\*|\?)", pattern)
+        )
+        rules.append((exclude, re.compile(regex.replace(".*/", "(.*/)?"))))
+    return rules
+
+
+def in_build_context(path: str, rules: list[tuple[bool, re.Pattern[str]]]) -> bool:
+    """Whether Docker sends ``path`` (relative to the context): a rule matching the path or any
+    parent folder applies, and the last rule that applies decides."""
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    included = True
+    for exclude, regex in rules:
+        if any(regex.fullmatch(prefix) for prefix in prefixes):
+            included = not exclude
+    return included
+
+
+def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
+    rules = dockerignore_rules()
+    for local in (
+        ".git/HEAD",
+        ".venv/bin/python",
+        "state/wiremirror.sqlite3",
+        "posts/2024-01-01-NW1.md",
+        "output/_posts/2024-01-01-NW1.md",
+        "output/_site/index.html",
+        "bench-results/bench.json",
+        "demo-output/_posts/2024-01-01-NW1.md",
+        "wiremirror.toml",
+        "setup.py",
+        "build/lib/crawler/cli.py",
+        "crawler/__pycache__/cli.cpython-311.pyc",
+        "tests/test_deploy.py",
+    ):
+        assert not in_build_context(local, rules), f"{local} would be sent to the Docker daemon"
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    copied = [source for word, rest in dockerfile() if word == "COPY" for source in rest.split()[:-1]]
+    needed = [name for name in tracked if any(name == s or name.startswith(s + "/") for s in copied)]
+    assert needed and all(in_build_context(name, rules) for name in needed)
+    # and nothing that is not tracked: the context is what a fresh clone would send
+    on_disk = [p.relative_to(REPO).as_posix() for p in REPO.rglob("*") if p.is_file()]
+    assert {name for name in on_disk if in_build_context(name, rules)} <= set(tracked)
+
+
 def test_compose_runs_the_image_with_output_and_state_volumes() -> None:
     cfg = load_config(EXAMPLE)
     compose = yaml.safe_load((DEPLOY / "docker" / "compose.yaml").read_text(encoding="utf-8"))
