@@ -149,6 +149,12 @@ def run_cli(
     return result
 
 
+def tracked_files() -> list[str]:
+    """Paths git tracks in this checkout: what a fresh clone holds."""
+    listing = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
+    return [name for name in listing.decode().split("\0") if name]
+
+
 def read_post(path: Path) -> frontmatter.Post:
     return frontmatter.loads(path.read_text(encoding="utf-8"))
 

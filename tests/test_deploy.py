@@ -22,7 +22,7 @@ from crawler.daemon import make_trigger, plan_jobs
 from crawler.locks import EXIT_LOCKED
 from crawler.logsetup import daemon_log_path
 from crawler.timeutil import BEIJING
-from tests.conftest import REPO, loopback_config, posts_in, write_config
+from tests.conftest import REPO, loopback_config, posts_in, tracked_files, write_config
 
 DEPLOY = REPO / "deploy"
 EXAMPLE = DEPLOY / "wiremirror.toml.example"
@@ -316,9 +316,7 @@ def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
         "tests/test_deploy.py",
     ):
         assert not in_build_context(local, rules), f"{local} would be sent to the Docker daemon"
-    tracked = subprocess.run(
-        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout.split()
+    tracked = tracked_files()
     copied = [source for word, rest in dockerfile() if word == "COPY" for source in rest.split()[:-1]]
     needed = [name for name in tracked if any(name == s or name.startswith(s + "/") for s in copied)]
     assert needed and all(in_build_context(name, rules) for name in needed)

@@ -26,7 +26,7 @@ import pytest
 
 from crawler.loopback import LoopbackServer
 from crawler.state import StateStore
-from tests.conftest import DEMO_DATA, REPO, loopback_config, posts_in, write_config
+from tests.conftest import DEMO_DATA, REPO, loopback_config, posts_in, tracked_files, write_config
 
 SCRAPYD_DIR = REPO / "deploy" / "scrapyd"
 BIN = Path(sys.executable).parent
@@ -46,9 +46,8 @@ def readme_commands() -> list[str]:
     return [line.strip() for line in steps.splitlines() if line.startswith("       ") and line.strip()]
 
 
-def get_json(url: str, data: dict[str, str] | None = None) -> dict[str, Any]:
-    body = None if data is None else "&".join(f"{k}={v}" for k, v in data.items()).encode()
-    with urllib.request.urlopen(url, data=body, timeout=10) as response:
+def get_json(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=10) as response:
         return json.loads(response.read())  # type: ignore[no-any-return]
 
 
@@ -69,11 +68,7 @@ def wait_for(check: Any, what: str, deadline: float = DEADLINE) -> Any:
 
 def tracked_copy(dest: Path) -> Path:
     """The files git tracks, copied to ``dest`` (what a fresh checkout holds)."""
-    names = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout.split(
-        b"\0"
-    )
-    for raw in filter(None, names):
-        name = raw.decode()
+    for name in tracked_files():
         if (REPO / name).is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, dest / name)
