@@ -114,7 +114,9 @@ class DaemonRun:
     def events(self, kind: str | None = None) -> list[dict[str, Any]]:
         if not self.events_path.exists():
             return []
-        rows = [json.loads(line) for line in self.events_path.read_text().splitlines() if line.strip()]
+        # a job may be appending right now: only lines with their newline are complete
+        complete = self.events_path.read_text().split("\n")[:-1]
+        rows = [json.loads(line) for line in complete if line.strip()]
         return [r for r in rows if kind is None or r["event"] == kind]
 
     def signal(self, sig: int) -> None:
