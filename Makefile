@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint types pytest demo bench stress site clean
+.PHONY: run test lint types pytest clock-tests demo bench stress site clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/wiremirror crawl
 
-## test: lint, type-check and the whole test suite (real SQLite, subprocesses, loopback HTTP, Jekyll)
-test: lint types pytest
+## test: lint, type-check, the whole test suite (real SQLite, subprocesses, loopback HTTP, Jekyll), then
+## the date-sensitive tests again under fixed clocks
+test: lint types pytest clock-tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -28,6 +29,22 @@ types: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q -m "not stress"
+
+# Tests whose result depends on the Beijing date or hour, and the clocks they must pass at: just after
+# midnight (the UTC date is still yesterday, across a month end), just before the 06:00 Beijing / 22:00
+# UTC mark, and the last minute of a year. tests/conftest.py reads WIREMIRROR_TEST_CLOCK.
+CLOCK_TESTS := tests/test_archive_rotate.py tests/test_status.py tests/test_pipelines.py tests/test_state.py \
+	tests/test_archive_stats.py tests/test_archive_images.py tests/test_clock.py \
+	tests/test_spider_chinanews.py::test_day_archives_are_a_periodic_catch_up \
+	tests/test_spider_chinanews.py::test_backfill_walks_newest_first_and_resumes
+CLOCKS := 2027-03-01T00:30:00+08:00 2026-06-15T05:59:00+08:00 2026-12-31T23:59:00+08:00
+
+## clock-tests: the date-sensitive tests under each of CLOCKS
+clock-tests: $(STAMP)
+	@for at in $(CLOCKS); do \
+		echo "clock-tests: WIREMIRROR_TEST_CLOCK=$$at"; \
+		WIREMIRROR_TEST_CLOCK=$$at $(BIN)/pytest -q -p no:cacheprovider -m "not stress" $(CLOCK_TESTS) || exit 1; \
+	done
 
 ## demo: serve the bundled recorded pages on 127.0.0.1 and mirror them into ./demo-output
 demo: $(STAMP)

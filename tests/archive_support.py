@@ -141,8 +141,16 @@ def chinanews_item(
 
 
 def days_ago(days: int, hour: int = 12) -> datetime:
-    day = (now_beijing() - timedelta(days=days)).date()
-    return parse_beijing(f"{day.isoformat()} {hour:02d}:00:00")  # type: ignore[return-value]
+    """``hour`` o'clock on the Beijing day ``days`` ago, but never later than now.
+
+    ``days_ago(0)`` before noon would otherwise be a future time, which the validator rightly
+    rejects; clamping to the current second keeps it on today's date at any hour.
+    """
+    now = now_beijing().replace(microsecond=0)
+    day = (now - timedelta(days=days)).date()
+    at_hour = parse_beijing(f"{day.isoformat()} {hour:02d}:00:00")
+    assert at_hour is not None
+    return min(at_hour, now)
 
 
 def text_of(fragment: str) -> str:

@@ -2,6 +2,10 @@
 
 Every crawl in the tests is a real ``python -m crawler`` process with ``WIREMIRROR_LOOPBACK_ONLY=1``,
 so a URL left at its default fails instead of reaching a real site.
+
+``WIREMIRROR_TEST_CLOCK=2026-12-31T23:59:00+08:00`` starts every test's wall clock at that instant
+(``make clock-tests`` runs the date-sensitive files under a few such clocks); crawls started
+through :func:`run_cli` share it through tests/clock/sitecustomize.py.
 """
 
 from __future__ import annotations
@@ -10,12 +14,15 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import frontmatter
 import pytest
+import time_machine
 import tomli_w
 
 from crawler.loopback import LoopbackServer
@@ -23,8 +30,33 @@ from crawler.loopback import LoopbackServer
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 DEMO_DATA = REPO / "crawler" / "demo_data"
+CLOCK_ENV = "WIREMIRROR_TEST_CLOCK"  # the fake "now" each test starts at (ISO 8601 with offset)
+CLOCK_OFFSET_ENV = "WIREMIRROR_TEST_CLOCK_OFFSET"  # real → fake seconds, for child processes
+CLOCK_DIR = Path(__file__).resolve().parent / "clock"
 
 os.environ["WIREMIRROR_LOOPBACK_ONLY"] = "1"
+
+
+@pytest.fixture(autouse=True)
+def _fixed_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Under ``WIREMIRROR_TEST_CLOCK``, run the test (and its crawls) from that instant on."""
+    when = os.environ.get(CLOCK_ENV)
+    if not when:
+        yield
+        return
+    start = datetime.fromisoformat(when)
+    if start.tzinfo is None:
+        raise pytest.UsageError(f"{CLOCK_ENV}={when!r} needs a UTC offset, e.g. +08:00")
+    monkeypatch.setenv(CLOCK_OFFSET_ENV, repr(start.timestamp() - time.time()))
+    with time_machine.travel(start, tick=True):
+        yield
+
+
+def child_pythonpath() -> str:
+    """PYTHONPATH for a child ``python``: the repository, plus the fake clock when one is set."""
+    if os.environ.get(CLOCK_OFFSET_ENV):
+        return os.pathsep.join([str(REPO), str(CLOCK_DIR)])
+    return str(REPO)
 
 
 @pytest.fixture
@@ -96,7 +128,12 @@ def run_cli(
     check: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m crawler ARGS`` as a real subprocess."""
-    full_env = {**os.environ, "WIREMIRROR_LOOPBACK_ONLY": "1", "PYTHONPATH": str(REPO), **(env or {})}
+    full_env = {
+        **os.environ,
+        "WIREMIRROR_LOOPBACK_ONLY": "1",
+        "PYTHONPATH": child_pythonpath(),
+        **(env or {}),
+    }
     result = subprocess.run(
         [sys.executable, "-m", "crawler", *args],
         cwd=cwd or REPO,
@@ -110,6 +147,12 @@ def run_cli(
             f"wiremirror {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
         )
     return result
+
+
+def tracked_files() -> list[str]:
+    """Paths git tracks in this checkout: what a fresh clone holds."""
+    listing = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
+    return [name for name in listing.decode().split("\0") if name]
 
 
 def read_post(path: Path) -> frontmatter.Post:

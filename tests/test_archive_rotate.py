@@ -151,16 +151,17 @@ def test_dry_run_and_exempt(tmp_path):
 
 
 def test_cli_rotate_prints_a_summary(tmp_path):
+    today = days_ago(0)
     config, crawl = _site(
         tmp_path,
-        [("202201010000000001", parse_beijing("2022-01-01 10:00:00")), ("202201020000000002", days_ago(0))],
+        [("202201010000000001", parse_beijing("2022-01-01 10:00:00")), ("202201020000000002", today)],
     )
     crawl.close()
     toml = write_toml(tmp_path, config)
     result = run_cli("archive", "rotate", "--keep-days", "3", "--config", str(toml), check=True)
     assert f"moved {ARCHIVE}/2022-01-01-NW202201010000000001.md" in result.stdout
     assert "archive rotate" in result.stdout
-    assert _names(config.posts_dir) == [f"{days_ago(0):%Y-%m-%d}-NW202201020000000002.md"]
+    assert _names(config.posts_dir) == [f"{today:%Y-%m-%d}-NW202201020000000002.md"]
     again = run_cli("archive", "rotate", "--keep-days", "3", "--config", str(toml), check=True)
     assert f"moved {ARCHIVE}/" not in again.stdout
     bad = run_cli("archive", "rotate", "--keep-days", "0", "--config", str(toml))
