@@ -10,7 +10,9 @@ through :func:`run_cli` share it through tests/clock/sitecustomize.py.
 
 from __future__ import annotations
 
+import functools
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -173,3 +175,41 @@ def eastmoney_demo(loopback: LoopbackServer) -> LoopbackServer:
 
 def jekyll_available() -> bool:
     return shutil.which("jekyll") is not None
+
+
+# -- a private mount namespace, for the disk-full / read-only tests -------------------------------
+
+NAMESPACES = (["unshare", "-m"], ["unshare", "-r", "-m"])
+PROBE = (
+    'd=$(mktemp -d) && mount -t tmpfs -o size=4k tmpfs "$d" && mount --bind "$d" "$d"'
+    ' && mount -o remount,bind,ro "$d" && umount "$d" && umount "$d" && rmdir "$d"'
+)
+
+
+@functools.cache
+def mount_namespace() -> tuple[list[str], str]:
+    """The ``unshare`` command that gives a namespace where tmpfs and read-only binds work, or why none does."""
+    reasons = []
+    for command in NAMESPACES:
+        try:
+            done = subprocess.run(
+                [*command, "sh", "-c", PROBE], capture_output=True, text=True, timeout=20, check=False
+            )
+        except (FileNotFoundError, subprocess.TimeoutExpired) as exc:
+            reasons.append(f"{shlex.join(command)}: {exc}")
+            continue
+        if done.returncode == 0:
+            return command, ""
+        reasons.append(f"{shlex.join(command)}: {done.stderr.strip() or f'exit {done.returncode}'}")
+    return [], "; ".join(reasons)
+
+
+@pytest.fixture
+def namespace() -> list[str]:
+    command, why = mount_namespace()
+    if not command:
+        message = f"cannot mount a tmpfs or a read-only bind in a private namespace ({why})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)  # CI must run these, not skip them
+        pytest.skip(message)
+    return command

@@ -17,14 +17,11 @@ plain file: ENOTDIR) runs everywhere.
 
 from __future__ import annotations
 
-import functools
 import os
 import shlex
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 from tests.conftest import REPO
 from tests.upstream_support import articles, assert_complete_posts, crawl, serve, state_at
@@ -33,42 +30,6 @@ ITEMS = articles(12)
 
 
 # A private mount namespace as root, else one inside a new user namespace (no privileges needed).
-NAMESPACES = (["unshare", "-m"], ["unshare", "-r", "-m"])
-PROBE = (
-    'd=$(mktemp -d) && mount -t tmpfs -o size=4k tmpfs "$d" && mount --bind "$d" "$d"'
-    ' && mount -o remount,bind,ro "$d" && umount "$d" && umount "$d" && rmdir "$d"'
-)
-
-
-@functools.cache
-def mount_namespace() -> tuple[list[str], str]:
-    """The ``unshare`` command that gives a namespace where tmpfs and read-only binds work, or why none does."""
-    reasons = []
-    for command in NAMESPACES:
-        try:
-            done = subprocess.run(
-                [*command, "sh", "-c", PROBE], capture_output=True, text=True, timeout=20, check=False
-            )
-        except (FileNotFoundError, subprocess.TimeoutExpired) as exc:
-            reasons.append(f"{shlex.join(command)}: {exc}")
-            continue
-        if done.returncode == 0:
-            return command, ""
-        reasons.append(f"{shlex.join(command)}: {done.stderr.strip() or f'exit {done.returncode}'}")
-    return [], "; ".join(reasons)
-
-
-@pytest.fixture
-def namespace() -> list[str]:
-    command, why = mount_namespace()
-    if not command:
-        message = f"cannot mount a tmpfs or a read-only bind in a private namespace ({why})"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)  # CI must run these, not skip them
-        pytest.skip(message)
-    return command
-
-
 def crawl_on(namespace: list[str], posts: Path, config: Path, setup: str) -> subprocess.CompletedProcess[str]:
     """Run one crawl in a private mount namespace where ``setup`` has re-mounted ``posts``."""
     saved = posts.parent.parent / "disk-copy"

@@ -20,7 +20,6 @@ import pytest
 from crawler.loopback import LoopbackServer
 from crawler.state import EXIT_STATE, SCHEMA_VERSION
 from tests.conftest import REPO, run_cli
-from tests.test_disk import can_mount
 from tests.upstream_support import articles, assert_complete_posts, crawl, hits, serve, state_at
 
 ITEMS = articles(30)
@@ -164,15 +163,14 @@ def test_an_sqlite_file_of_another_program_is_refused(mirrored: Path, tmp_path: 
     one_clear_line(crawl(mirrored), str(db), "not a wiremirror state store")
 
 
-@pytest.mark.skipif(not can_mount(), reason="needs unshare -m and mount (root with CAP_SYS_ADMIN)")
-def test_a_read_only_state_folder_is_one_clear_line(mirrored: Path, tmp_path: Path):
+def test_a_read_only_state_folder_is_one_clear_line(mirrored: Path, tmp_path: Path, namespace: list[str]):
     state = tmp_path / "state"
     command = shlex.join([sys.executable, "-m", "crawler", "crawl", "eastmoney", "--config", str(mirrored)])
     script = (
         f'S={shlex.quote(str(state))}; mount --bind "$S" "$S" && mount -o remount,bind,ro "$S" && {command}'
     )
     result = subprocess.run(
-        ["unshare", "-m", "sh", "-c", script],
+        [*namespace, "sh", "-c", script],
         cwd=REPO,
         env={"PATH": "/usr/bin:/bin", "WIREMIRROR_LOOPBACK_ONLY": "1", "PYTHONPATH": str(REPO)},
         capture_output=True,

@@ -18,16 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from crawler.archive.checks import Problem, check_post, post_quality
 from crawler.archive.common import quarantine, quarantine_dir
-from crawler.archive.verify import (
-    Problem,
-    RepairContext,
-    category_for,
-    check_post,
-    post_quality,
-    record_from_post,
-    repair_post,
-)
+from crawler.archive.repair import RepairContext, category_for, record_from_post, repair_post
 from crawler.postformat import POST_EXTS, PostFile, article_key, first_value, read_post
 from crawler.site import write_category_pages
 from pipelines.store import PostStore
