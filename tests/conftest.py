@@ -179,6 +179,7 @@ def jekyll_available() -> bool:
 
 # -- a private mount namespace, for the disk-full / read-only tests -------------------------------
 
+# A private mount namespace as root, else one inside a new user namespace (no privileges needed).
 NAMESPACES = (["unshare", "-m"], ["unshare", "-r", "-m"])
 PROBE = (
     'd=$(mktemp -d) && mount -t tmpfs -o size=4k tmpfs "$d" && mount --bind "$d" "$d"'

@@ -29,7 +29,6 @@ from tests.upstream_support import articles, assert_complete_posts, crawl, serve
 ITEMS = articles(12)
 
 
-# A private mount namespace as root, else one inside a new user namespace (no privileges needed).
 def crawl_on(namespace: list[str], posts: Path, config: Path, setup: str) -> subprocess.CompletedProcess[str]:
     """Run one crawl in a private mount namespace where ``setup`` has re-mounted ``posts``."""
     saved = posts.parent.parent / "disk-copy"
