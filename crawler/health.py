@@ -69,17 +69,17 @@ def _n(stats: Mapping[str, Any], key: str) -> int:
 
 
 def is_empty_run(stats: Mapping[str, Any]) -> bool:
-    """Lists offered articles, yet nothing was written or even confirmed unchanged.
+    """Lists offered articles that were neither known, filtered nor written: the extractor is broken.
 
-    A list made only of already-mirrored articles is a quiet hour, not a broken extractor: with a
-    ``known`` count the run is empty when some entries were new to us; without one, when articles
-    were attempted (failed or skipped) and none came out.
+    A list made only of already-mirrored, filtered-out or backing-off articles is a quiet hour, not
+    a layout change. Runs recorded before the ``known`` count existed: empty when articles were
+    attempted (failed or skipped) and none came out.
     """
     listed = _n(stats, "listed")
     if listed <= 0 or _n(stats, "new") + _n(stats, "updated") + _n(stats, "unchanged") > 0:
         return False
     if "known" in stats:
-        return _n(stats, "known") < listed
+        return sum(_n(stats, k) for k in ("known", "filtered", "waiting")) < listed
     return _n(stats, "failed") + _n(stats, "skipped") > 0
 
 

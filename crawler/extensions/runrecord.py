@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SUMMARY_KEYS = ("listed", "known", "new", "updated", "unchanged", "skipped", "failed")
+# listed = known (mirrored, or already queued this run) + waiting (a failure in backoff)
+#        + filtered (configuration: video/photo, channels, media) + the rest, which the run attempted
+SUMMARY_KEYS = ("listed", "known", "waiting", "filtered", "new", "updated", "unchanged", "skipped", "failed")
 
 
 def run_outcome(stats: dict[str, Any], finish_reason: str) -> str:
