@@ -47,8 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wiremirror: configuration error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        from crawler.commands.crawl import EXIT_INTERRUPTED
+
         print("wiremirror: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -16,6 +16,9 @@ from crawler.state import RunRecord
 from crawler.timeutil import to_beijing
 
 CRAWLED = frozenset({"ok", "failed", "interrupted"})  # outcomes of runs that actually crawled
+# An interrupted run (a daemon stop, a restart) says nothing about upstream: it counts as having
+# run, never towards "failed" or "empty".
+JUDGED = CRAWLED - {"interrupted"}
 
 
 @dataclass(slots=True, frozen=True)
@@ -120,7 +123,7 @@ def evaluate_source(
                 f" (limit {human_seconds(health.max_silence)}; last run #{last.id})"
             )
 
-    recent = crawled[:window]
+    recent = [r for r in crawled if r.outcome in JUDGED][:window]
     if len(recent) == window and all(r.outcome == "failed" for r in recent):
         reasons.append(f"{source}: the last {window} runs failed (see the run logs)")
     if len(recent) == window and all(is_empty_run(r.stats) for r in recent):

@@ -18,6 +18,8 @@ from crawler.config import SOURCE_NAMES, Config
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # stopped by SIGTERM/SIGINT before the run finished (128 + SIGINT, as for ^C)
+OUTCOME_EXIT = {"ok": EXIT_OK, "interrupted": EXIT_INTERRUPTED}  # anything else: EXIT_FAILED
 
 
 def register(subparsers: Any) -> None:
@@ -79,6 +81,9 @@ def crawl_one(
     from crawler.publish import maybe_publish
     from crawler.runner import run_spiders
 
+    # Until Scrapy installs its own handlers, a stop request (waiting for the lock, starting up) is
+    # a KeyboardInterrupt, which the CLI turns into EXIT_INTERRUPTED rather than death by signal.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         with source_lock(config.state_dir, f"crawl-{source}", config.crawl.lock_timeout):
             log_path = configure_run_logging(config, source)
@@ -93,7 +98,7 @@ def crawl_one(
         return EXIT_LOCKED
     print(_describe(result.source, result.outcome, result.summary, str(log_path)))
     wrote = int(result.summary.get("new", 0)) + int(result.summary.get("updated", 0))
-    code = EXIT_OK if result.outcome == "ok" else EXIT_FAILED
+    code = OUTCOME_EXIT.get(result.outcome, EXIT_FAILED)
     if wrote:
         publish_code = maybe_publish(config, wrote)
         if publish_code and code == EXIT_OK:
