@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 
+from crawler.commands.common import UsageError
 from crawler.config import ConfigError
 
 COMMANDS = ("crawl", "fetch", "status", "schedule", "backfill", "archive", "init_site", "demo")
@@ -45,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except ConfigError as err:
         print(f"wiremirror: configuration error: {err}", file=sys.stderr)
+        return 2
+    except UsageError as err:
+        print(err, file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         from crawler.commands.crawl import EXIT_INTERRUPTED

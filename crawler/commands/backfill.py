@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from crawler.commands.common import add_config_option, config_from_args
+from crawler.commands.common import add_config_option, add_log_level_option, config_from_args
 from crawler.config import Config
 
 SOURCES = ("chinanews",)  # sources with a day archive
@@ -43,7 +43,7 @@ def register(subparsers: Any) -> None:
         "--max-days", type=int, default=0, metavar="N", help="stop after N days (0: no limit)"
     )
     parser.add_argument("--redo", action="store_true", help="read days already finished again")
-    parser.add_argument("--log-level", default="WARNING", help="console log level of each day's crawl")
+    add_log_level_option(parser, "console log level of each day's crawl")
     parser.add_argument("--day", type=_day, help=argparse.SUPPRESS)  # internal: one day, in this process
     add_config_option(parser)
     parser.set_defaults(func=run)
