@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
 
 from crawler.commands.common import UsageError
@@ -43,7 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # here, not at exit: a closed pipe is caught below, not a traceback
+        return code
+    except BrokenPipeError:
+        # the reader went away (``wiremirror status | head -1``): stop quietly, as `cat` would
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except ConfigError as err:
         print(f"wiremirror: configuration error: {err}", file=sys.stderr)
         return 2

@@ -169,11 +169,13 @@ def test_fetch_of_an_article_that_was_not_mirrored_exits_1_and_says_why(make_con
 
 def test_status_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     """``wiremirror status | head -1``: head has gone by the time status writes."""
+    config = write(tmp_path, {})
+    (tmp_path / "state").mkdir()
     read_end, write_end = os.pipe()
     os.close(read_end)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(
-        [sys.executable, "-m", "crawler", "--config", str(write(tmp_path, {})), "status"],
+        [sys.executable, "-m", "crawler", "--config", str(config), "status"],
         stdout=write_end,
         stderr=subprocess.PIPE,
         text=True,

@@ -189,6 +189,13 @@ def render_health(report: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
+    if not cfg.state_dir.is_dir():  # a wrong --config or working folder, not a store to create
+        print(
+            f"wiremirror status: no state folder at {cfg.state_dir}"
+            " (no crawl has run with this configuration; wrong --config?)",
+            file=sys.stderr,
+        )
+        return EXIT_UNHEALTHY
     report = collect(cfg, require_daemon=args.require_daemon)
     if args.json:
         json.dump(report, sys.stdout, ensure_ascii=False, indent=2)
