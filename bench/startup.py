@@ -22,6 +22,7 @@ def _archive(folder: Path, posts: int) -> Path:
         write_config(folder, config_for(NOWHERE, folder / "output", folder / "state"))
     target = folder / "output" / "_posts"
     target.mkdir(parents=True, exist_ok=True)
+    (folder / "state").mkdir(exist_ok=True)  # status refuses a missing state folder (wrong --config?)
     for n in range(posts):
         (target / f"2024-05-01-NW2018{n:014d}.md").write_text(f'---\nlayout: post\ntitle: "{n}"\n---\nx\n')
     return config

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
 
+from crawler.commands.common import UsageError
 from crawler.config import ConfigError
 from crawler.state import StateStoreError
 
@@ -43,16 +46,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # here, not at exit: a closed pipe is caught below, not a traceback
+        return code
+    except BrokenPipeError:
+        # the reader went away (``wiremirror status | head -1``): stop quietly, as `cat` would
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except ConfigError as err:
         print(f"wiremirror: configuration error: {err}", file=sys.stderr)
         return 2
     except StateStoreError as err:
         print(f"wiremirror: {err}", file=sys.stderr)
         return err.exit_code
+    except UsageError as err:
+        print(err, file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
+        from crawler.commands.crawl import EXIT_INTERRUPTED
+
         print("wiremirror: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -1,18 +1,21 @@
 """``wiremirror.toml``: one typed configuration for the CLI, the spiders and the daemon.
 
-A file only needs the keys it changes; everything else has a default. Unknown keys and wrong
-types are errors that name the key, so a typo never silently falls back to a default.
+A file only needs the keys it changes; everything else has a default. Unknown keys, wrong types,
+numbers out of range, endpoint URLs without their ``{id}``, and unknown log levels are errors that
+name the key, so a typo never silently falls back to a default or crawls nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import string
 import tomllib
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
+from urllib.parse import urlsplit
 
 CONFIG_ENV = "WIREMIRROR_CONFIG"
 DEFAULT_USER_AGENT = "wiremirror/0.1 (news archive mirror; +https://github.com/wiremirror/wiremirror)"
@@ -20,6 +23,53 @@ DEFAULT_USER_AGENT = "wiremirror/0.1 (news archive mirror; +https://github.com/w
 
 class ConfigError(ValueError):
     """A configuration problem, worded for the operator (it names the file and the key)."""
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def log_level(value: str) -> str:
+    """The canonical name of a log level given in any case; ValueError names the choices."""
+    if value.upper() not in LOG_LEVELS:
+        raise ValueError(f"unknown log level {value!r} (use one of {', '.join(LOG_LEVELS)})")
+    return value.upper()
+
+
+@dataclass(slots=True, frozen=True)
+class Range:
+    """The values a numeric key may take; every number not given one must be >= 0."""
+
+    low: float = 0
+    high: float | None = None
+    low_open: bool = False  # ``low`` itself is not allowed
+
+    def __contains__(self, value: float) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        return above and (self.high is None or value <= self.high)
+
+    def __str__(self) -> str:
+        if self.high is not None:
+            return f"{self.low:g} to {self.high:g}"
+        return f"{'>' if self.low_open else '>='} {self.low:g}"
+
+
+NON_NEGATIVE, POSITIVE, AT_LEAST_ONE, RATIO = Range(), Range(low_open=True), Range(1), Range(0, 1)
+
+
+def limited(default: float, allowed: Range) -> Any:
+    """A numeric field whose range is not the default ``>= 0``."""
+    return field(default=default, metadata={"range": allowed})
+
+
+# URL keys: "plain" (http(s), no placeholder), "template" (http(s) with {id}, nothing else),
+# "site" (scheme and host only: paths are appended to it)
+def url(default: str, kind: str = "plain") -> Any:
+    return field(default=default, metadata={"url": kind})
+
+
+def level(default: str = "INFO") -> Any:
+    """A log level name (any case; stored upper-case)."""
+    return field(default=default, metadata={"log_level": True})
 
 
 @dataclass(slots=True)
@@ -45,18 +95,18 @@ class CrawlConfig:
     obey_robots: bool = True
     download_delay: float = 2.0  # seconds between requests to one host (upstream bans fast clients)
     autothrottle: bool = True
-    concurrent_per_domain: int = 1
-    concurrent_requests: int = 8
-    timeout: float = 30.0
-    max_size: int = 8 * 1024 * 1024  # bytes; a larger body is a failure, not a post
+    concurrent_per_domain: int = limited(1, AT_LEAST_ONE)  # 0 would never send a request
+    concurrent_requests: int = limited(8, AT_LEAST_ONE)
+    timeout: float = limited(30.0, POSITIVE)
+    max_size: int = limited(8 * 1024 * 1024, AT_LEAST_ONE)  # bytes; a larger body is a failure, not a post
     retry_times: int = 3
     lock_timeout: float = 60.0  # seconds to wait for another crawl of the same source
     retry_backoff: float = 600.0  # seconds before a failed article is tried again (doubles)
-    retry_max_attempts: int = 8
+    retry_max_attempts: int = limited(8, AT_LEAST_ONE)
     retry_after_max: float = 300.0  # longest 429/503 Retry-After waited for in a run; longer: retry next run
     captures: bool = True  # keep every response in WARC files under the state dir
     loopback_only: bool = False  # refuse every request not aimed at 127.0.0.1 (tests, demo, benchmarks)
-    log_level: str = "INFO"
+    log_level: str = level()
 
 
 @dataclass(slots=True)
@@ -64,21 +114,21 @@ class EastmoneyConfig:
     enabled: bool = True
     # column list API (getNewsByColumns), paged
     columns_enabled: bool = True
-    list_url: str = "https://np-listapi.eastmoney.com/comm/web/getNewsByColumns"
+    list_url: str = url("https://np-listapi.eastmoney.com/comm/web/getNewsByColumns")
     columns: list[str] = field(default_factory=lambda: ["344", "345", "350", "351", "353"])
-    page_size: int = 50
-    max_pages: int = 5
+    page_size: int = limited(50, AT_LEAST_ONE)
+    max_pages: int = limited(5, AT_LEAST_ONE)
     # 7×24 fast news (getFastNewsList), sortEnd cursor
     fast_enabled: bool = False  # off by default: flash news are short items without media or body
-    fast_list_url: str = "https://np-weblist.eastmoney.com/comm/web/getFastNewsList"
+    fast_list_url: str = url("https://np-weblist.eastmoney.com/comm/web/getFastNewsList")
     fast_column: str = "102"
-    fast_max_pages: int = 3
+    fast_max_pages: int = limited(3, AT_LEAST_ONE)
     # the predecessor's feeds (type=102 records, type=45 nodeList, marketType record): full URLs
-    legacy_urls: list[str] = field(default_factory=list)
+    legacy_urls: list[str] = field(default_factory=list, metadata={"url": "plain"})
     # body and link endpoints; {id} is the infoCode (NW…) or the bare id as the URL expects
-    text_url: str = "http://choicewzp1.eastmoney.com/NewsData/GetNewsText.do?id={id}"
-    share_url: str = "http://choicewzp1.eastmoney.com/html_News/NewsShare.html?infoCode={id}"
-    article_url: str = "https://finance.eastmoney.com/a/{id}.html"
+    text_url: str = url("http://choicewzp1.eastmoney.com/NewsData/GetNewsText.do?id={id}", "template")
+    share_url: str = url("http://choicewzp1.eastmoney.com/html_News/NewsShare.html?infoCode={id}", "template")
+    article_url: str = url("https://finance.eastmoney.com/a/{id}.html", "template")
     media_allow: list[str] = field(default_factory=list)  # empty: every media
     media_deny: list[str] = field(default_factory=list)
 
@@ -86,7 +136,7 @@ class EastmoneyConfig:
 @dataclass(slots=True)
 class ChinanewsConfig:
     enabled: bool = True
-    base_url: str = "https://www.chinanews.com.cn"
+    base_url: str = url("https://www.chinanews.com.cn", "site")
     scroll_enabled: bool = True
     scroll_pages: int = 10
     # RSS repeats the first scroll page; off by default so a no-change run costs one request
@@ -118,31 +168,32 @@ class ScheduleJob:
 @dataclass(slots=True)
 class ScheduleConfig:
     timezone: str = "Asia/Shanghai"
-    crawl_timeout: float = 1800.0
+    crawl_timeout: float = limited(1800.0, POSITIVE)
     misfire_grace_time: float = 300.0
     shutdown_grace: float = 60.0
-    heartbeat_interval: float = 30.0
-    jobs: dict[str, ScheduleJob] = field(default_factory=dict)
+    heartbeat_interval: float = limited(30.0, POSITIVE)
+    # the [schedule.<job>] tables, which sit beside the scalar keys in the file
+    jobs: dict[str, ScheduleJob] = field(default_factory=dict, metadata={"inline": True})
 
 
 @dataclass(slots=True)
 class HealthConfig:
-    empty_runs: int = 3  # runs that listed articles but wrote nothing
-    failure_ratio: float = 0.5
-    max_silence: float = 6 * 3600.0  # seconds since a source last ran
+    empty_runs: int = limited(3, AT_LEAST_ONE)  # runs that listed articles but wrote nothing
+    failure_ratio: float = limited(0.5, RATIO)
+    max_silence: float = limited(6 * 3600.0, POSITIVE)  # seconds since a source last ran
 
 
 @dataclass(slots=True)
 class LoggingConfig:
     dir: str = ""  # "" → <state dir>/logs
-    level: str = "INFO"
-    keep: int = 14  # rotated files kept
+    level: str = level()
+    keep: int = limited(14, AT_LEAST_ONE)  # rotated files kept
 
 
 @dataclass(slots=True)
 class PublishConfig:
     command: str = ""  # run in the output dir after a run that wrote posts; "" = off
-    timeout: float = 600.0
+    timeout: float = limited(600.0, POSITIVE)
 
 
 @dataclass(slots=True)
@@ -277,17 +328,59 @@ def parse_config(data: dict[str, Any], *, base_dir: str = ".", path: str = "") -
 
 
 def _validate(config: Config) -> None:
-    for name in SOURCE_NAMES:
-        src = getattr(config.sources, name)
-        for key in ("list_url", "fast_list_url", "text_url", "share_url", "article_url", "base_url"):
-            url = getattr(src, key, None)
-            if url is not None and not url.startswith(("http://", "https://")):
-                raise ConfigError(f"sources.{name}.{key}: expected an http(s) URL, got {url!r}")
+    _check_values(config, "")
     for job, spec in config.schedule.jobs.items():
         if spec.enabled and not spec.interval and not spec.cron:
             raise ConfigError(f"schedule.{job}: set interval (seconds) or cron")
-    if config.crawl.download_delay < 0 or config.crawl.timeout <= 0:
-        raise ConfigError("crawl.download_delay must be >= 0 and crawl.timeout > 0")
+
+
+def _check_values(obj: Any, where: str) -> None:
+    """Every key of every table, by what its field declares: ranges, URL kinds, log levels."""
+    for f in dataclasses.fields(obj):
+        if f.metadata.get("internal"):
+            continue
+        key, value = f"{where}.{f.name}" if where else f.name, getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            _check_values(value, key)
+        elif isinstance(value, dict):
+            table = where if f.metadata.get("inline") else key
+            for name, sub in value.items():
+                _check_values(sub, f"{table}.{name}")
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            allowed: Range = f.metadata.get("range", NON_NEGATIVE)
+            if value not in allowed:
+                raise ConfigError(f"{key}: {value!r} is out of range (allowed: {allowed})")
+        elif f.metadata.get("log_level"):
+            try:
+                setattr(obj, f.name, log_level(value))
+            except ValueError as err:
+                raise ConfigError(f"{key}: {err}") from None
+        if kind := f.metadata.get("url"):
+            example = f.default if isinstance(f.default, str) else None
+            for item in value if isinstance(value, list) else [value]:
+                _check_url(item, kind, key, example)
+
+
+def _check_url(value: str, kind: str, key: str, example: str | None) -> None:
+    """Refuse a URL the crawl would misuse silently: one request for every article, or a 404 list."""
+    like = f"; expected a URL like {example!r}" if example else ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{key}: expected an http(s) URL, got {value!r}{like}")
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+    except ValueError as err:
+        raise ConfigError(f"{key}: {value!r} is not a valid URL template ({err}){like}") from None
+    wanted = {"id"} if kind == "template" else set()
+    if extra := sorted(fields - wanted):
+        only = "only {id} is filled in" if wanted else "this URL takes no placeholder"
+        raise ConfigError(f"{key}: unknown placeholder {{{extra[0]}}} in {value!r} ({only}){like}")
+    if wanted - fields:
+        raise ConfigError(
+            f"{key}: {value!r} has no {{id}} placeholder, so every article would get the same URL{like}"
+        )
+    if kind == "site" and (parts.path not in ("", "/") or parts.query or parts.fragment):
+        raise ConfigError(f"{key}: {value!r} has a path or query; give the site root only, e.g. {example!r}")
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:

@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from crawler.commands.crawl import EXIT_INTERRUPTED
 from crawler.config import Config, ConfigError, ScheduleJob
 from crawler.locks import EXIT_LOCKED, LockTimeout, source_lock
 from crawler.state import StateStore
@@ -45,6 +46,8 @@ DEFAULT_SOURCE_JOB = ScheduleJob(interval=900.0, jitter=30.0)
 HEARTBEAT_JOB = "daemon:heartbeat"
 DAEMON_LOCK = "daemon"
 NOT_CRAWLED = ("locked", "interrupted")  # run outcomes that do not count as "ran recently"
+# a crawl that stopped on SIGTERM/SIGINT, or died of one before it could handle it
+INTERRUPTED_EXITS = frozenset({EXIT_INTERRUPTED, -signal.SIGTERM, -signal.SIGINT})
 
 
 @dataclass(slots=True, frozen=True)
@@ -328,10 +331,21 @@ class JobRunner:
             _signal_group(proc, signal.SIGKILL)
             return proc.wait()
 
-    @staticmethod
-    def _log_exit(spec: JobSpec, code: int, duration: float, timed_out: bool) -> None:
+    def _log_exit(self, spec: JobSpec, code: int, duration: float, timed_out: bool) -> None:
         if timed_out:
             log.error("%s: timed out; exit %d after %.1fs", spec.id, code, duration)
+        elif code in INTERRUPTED_EXITS:
+            with self._lock:
+                ours = self._stopping
+            # our own shutdown is routine; a stop sent to the child from outside deserves a look
+            log.log(
+                logging.INFO if ours else logging.WARNING,
+                "%s: interrupted by %s (exit %d after %.1fs)",
+                spec.id,
+                "the shutdown" if ours else "a signal from outside the daemon",
+                code,
+                duration,
+            )
         elif code == 0:
             log.info("%s: finished, exit 0 after %.1fs", spec.id, duration)
         elif code == EXIT_LOCKED:

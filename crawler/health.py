@@ -16,6 +16,9 @@ from crawler.state import RunRecord
 from crawler.timeutil import to_beijing
 
 CRAWLED = frozenset({"ok", "failed", "interrupted"})  # outcomes of runs that actually crawled
+# An interrupted run (a daemon stop, a restart) says nothing about upstream: it counts as having
+# run, never towards "failed" or "empty".
+JUDGED = CRAWLED - {"interrupted"}
 
 
 @dataclass(slots=True, frozen=True)
@@ -69,17 +72,17 @@ def _n(stats: Mapping[str, Any], key: str) -> int:
 
 
 def is_empty_run(stats: Mapping[str, Any]) -> bool:
-    """Lists offered articles, yet nothing was written or even confirmed unchanged.
+    """Lists offered articles that were neither known, filtered nor written: the extractor is broken.
 
-    A list made only of already-mirrored articles is a quiet hour, not a broken extractor: with a
-    ``known`` count the run is empty when some entries were new to us; without one, when articles
-    were attempted (failed or skipped) and none came out.
+    A list made only of already-mirrored, filtered-out or backing-off articles is a quiet hour, not
+    a layout change. Runs recorded before the ``known`` count existed: empty when articles were
+    attempted (failed or skipped) and none came out.
     """
     listed = _n(stats, "listed")
     if listed <= 0 or _n(stats, "new") + _n(stats, "updated") + _n(stats, "unchanged") > 0:
         return False
     if "known" in stats:
-        return _n(stats, "known") < listed
+        return sum(_n(stats, k) for k in ("known", "filtered", "waiting")) < listed
     return _n(stats, "failed") + _n(stats, "skipped") > 0
 
 
@@ -120,7 +123,7 @@ def evaluate_source(
                 f" (limit {human_seconds(health.max_silence)}; last run #{last.id})"
             )
 
-    recent = crawled[:window]
+    recent = [r for r in crawled if r.outcome in JUDGED][:window]
     if len(recent) == window and all(r.outcome == "failed" for r in recent):
         reasons.append(f"{source}: the last {window} runs failed (see the run logs)")
     if len(recent) == window and all(is_empty_run(r.stats) for r in recent):

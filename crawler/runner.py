@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crawler.config import Config
+from crawler.extensions.runrecord import close_unfinished
 from crawler.runtime import scrapy_settings_for
 
 logger = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ def run_spiders(
 
     results = []
     for spider, crawler in crawlers:
+        close_unfinished(crawler)
         stats = crawler.stats.get_stats() if crawler.stats else {}
         outcome = str(stats.get("wiremirror/outcome") or "failed")
         results.append(SourceResult(spider, outcome, dict(stats.get("wiremirror/summary") or {})))

@@ -6,7 +6,10 @@ The config travels in the ``WIREMIRROR_CONFIG`` setting (a Config object, or a p
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
+
+from scrapy.exceptions import NotConfigured
 
 from crawler.config import Config, load_config
 from crawler.state import StateStore
@@ -14,6 +17,8 @@ from crawler.state import StateStore
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.settings import BaseSettings
+
+logger = logging.getLogger(__name__)
 
 _STATE_ATTR = "_wiremirror_state"
 _CONFIG_ATTR = "_wiremirror_config"
@@ -47,6 +52,17 @@ def bind(crawler: Crawler, config: Config, state: StateStore) -> None:
     """Give a crawler built outside a crawl (``archive rebuild``'s replay) the config and store to use."""
     setattr(crawler, _CONFIG_ATTR, config)
     setattr(crawler, _STATE_ATTR, state)
+
+
+def switched_off(component: str, reason: str) -> NotConfigured:
+    """NotConfigured for a component the configuration turned off on purpose.
+
+    Scrapy logs a NotConfigured that carries a message as a WARNING on every run — noise in each
+    cron mail for what is a setting, not a problem — so the reason goes to DEBUG and the exception
+    carries none.
+    """
+    logger.debug("%s off: %s", component, reason)
+    return NotConfigured()
 
 
 def scrapy_settings_for(config: Config) -> dict[str, Any]:

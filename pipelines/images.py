@@ -20,10 +20,9 @@ from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
 from scrapy import Request
-from scrapy.exceptions import NotConfigured
 from scrapy.pipelines.files import FilesPipeline
 
-from crawler.runtime import get_config
+from crawler.runtime import get_config, switched_off
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -79,7 +78,7 @@ class ArticleImagesPipeline(FilesPipeline):
     def from_crawler(cls, crawler: Crawler) -> Self:
         config = get_config(crawler)
         if not config.images.download:
-            raise NotConfigured("image download is off ([images] download = false)")
+            raise switched_off(cls.__name__, "[images] download = false")
         store = config.output_dir / config.images.dir
         store.mkdir(parents=True, exist_ok=True)
         pipeline = cls(str(store), crawler=crawler)

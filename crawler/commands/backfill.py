@@ -20,14 +20,11 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from crawler.commands.common import add_config_option, config_from_args
+from crawler.commands.common import add_config_option, add_log_level_option, config_from_args
+from crawler.commands.crawl import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, OUTCOME_EXIT
 from crawler.config import Config
 
 SOURCES = ("chinanews",)  # sources with a day archive
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 COUNTS = ("listed", "new", "updated", "unchanged", "skipped", "failed", "requests")
 RESULT_PREFIX = "backfill-day: "
 
@@ -43,7 +40,7 @@ def register(subparsers: Any) -> None:
         "--max-days", type=int, default=0, metavar="N", help="stop after N days (0: no limit)"
     )
     parser.add_argument("--redo", action="store_true", help="read days already finished again")
-    parser.add_argument("--log-level", default="WARNING", help="console log level of each day's crawl")
+    add_log_level_option(parser, "console log level of each day's crawl")
     parser.add_argument("--day", type=_day, help=argparse.SUPPRESS)  # internal: one day, in this process
     add_config_option(parser)
     parser.set_defaults(func=run)
@@ -110,7 +107,7 @@ def run_day(config: Config, source: str, day: date, console_level: str) -> int:
             state.set_meta(day_key(source, day), json.dumps(result.summary, ensure_ascii=False))
             state.set_meta(cursor_key(source), day.isoformat())
     _emit(DayResult(day, result.outcome, result.summary))
-    return EXIT_OK if result.outcome == "ok" else EXIT_FAILED
+    return OUTCOME_EXIT.get(result.outcome, EXIT_FAILED)
 
 
 def _emit(result: DayResult) -> None:

@@ -1,11 +1,15 @@
-"""Helpers shared by the subcommands: the global --config, and adding it after the subcommand too."""
+"""Helpers shared by the subcommands: --config (also after the subcommand), --log-level, usage errors."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from crawler.config import Config, load_config
+from crawler.config import Config, load_config, log_level
+
+
+class UsageError(Exception):
+    """A command line the command cannot act on; the CLI prints it and exits 2, like argparse."""
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:
@@ -15,3 +19,15 @@ def add_config_option(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: Any) -> Config:
     return load_config(getattr(args, "config", None))
+
+
+def add_log_level_option(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--log-level``: the console level, checked when parsed (an unknown name is a usage error)."""
+    parser.add_argument("--log-level", default="WARNING", type=_log_level_arg, metavar="LEVEL", help=help)
+
+
+def _log_level_arg(value: str) -> str:
+    try:
+        return log_level(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None

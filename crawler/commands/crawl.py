@@ -10,14 +10,19 @@ import argparse
 import signal
 import subprocess
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from crawler.commands.common import add_config_option, config_from_args
+from crawler.commands.common import UsageError, add_config_option, add_log_level_option, config_from_args
 from crawler.config import SOURCE_NAMES, Config
+
+if TYPE_CHECKING:
+    from crawler.runner import SourceResult
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # stopped by SIGTERM/SIGINT before the run finished (128 + SIGINT, as for ^C)
+OUTCOME_EXIT = {"ok": EXIT_OK, "interrupted": EXIT_INTERRUPTED}  # anything else: EXIT_FAILED
 
 
 def register(subparsers: Any) -> None:
@@ -35,7 +40,7 @@ def register(subparsers: Any) -> None:
         metavar="NAME=VALUE",
         help="override a Scrapy setting for this run",
     )
-    parser.add_argument("--log-level", default="WARNING", help="console log level (the run log keeps INFO)")
+    add_log_level_option(parser, "console log level (the run log keeps INFO)")
     add_config_option(parser)
     parser.set_defaults(func=run)
 
@@ -45,7 +50,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name:
-            raise SystemExit(f"wiremirror crawl: -s expects NAME=VALUE, got {pair!r}")
+            raise UsageError(f"wiremirror crawl: -s expects NAME=VALUE, got {pair!r}")
         overrides[name] = value
     return overrides
 
@@ -53,7 +58,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
 def choose_sources(config: Config, names: list[str]) -> list[str]:
     unknown = [n for n in names if n not in SOURCE_NAMES]
     if unknown:
-        raise SystemExit(
+        raise UsageError(
             f"wiremirror crawl: unknown source {unknown[0]!r} (known: {', '.join(SOURCE_NAMES)})"
         )
     return names or config.enabled_sources()
@@ -62,18 +67,22 @@ def choose_sources(config: Config, names: list[str]) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     sources = choose_sources(config, args.sources)
+    overrides = parse_overrides(args.set)
     if not sources:
         print("wiremirror crawl: no source is enabled in the configuration", file=sys.stderr)
         return EXIT_USAGE
     if len(sources) > 1:
         return _run_children(args, sources)
-    return crawl_one(config, sources[0], {}, parse_overrides(args.set), args.log_level)
+    return crawl_one(config, sources[0], {}, overrides, args.log_level)[0]
 
 
 def crawl_one(
     config: Config, source: str, spider_args: dict[str, Any], overrides: dict[str, str], console_level: str
-) -> int:
-    """Crawl one source in this process under its lock; print one summary line; return the exit code."""
+) -> tuple[int, SourceResult | None]:
+    """Crawl one source in this process under its lock; print one summary line.
+
+    Returns the exit code and the run's result (None when the lock was held).
+    """
     from crawler.locks import EXIT_LOCKED, LockTimeout, source_lock
     from crawler.logsetup import close_run_logging, configure_run_logging
     from crawler.publish import maybe_publish
@@ -81,6 +90,10 @@ def crawl_one(
     from crawler.state import StateStore, first_store_error
 
     StateStore(config.db_path).close()  # a damaged or unusable store: one clear line, before any log
+
+    # Until Scrapy installs its own handlers, a stop request (waiting for the lock, starting up) is
+    # a KeyboardInterrupt, which the CLI turns into EXIT_INTERRUPTED rather than death by signal.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         with source_lock(config.state_dir, f"crawl-{source}", config.crawl.lock_timeout):
             log_path = configure_run_logging(config, source)
@@ -92,18 +105,18 @@ def crawl_one(
                 close_run_logging()
     except LockTimeout as err:
         print(f"wiremirror crawl: {err}", file=sys.stderr)
-        return EXIT_LOCKED
+        return EXIT_LOCKED, None
     damage = first_store_error()  # Scrapy logged it and carried on; the run's outcome cannot stand
     if damage is not None:
         raise damage
     print(_describe(result.source, result.outcome, result.summary, str(log_path)))
     wrote = int(result.summary.get("new", 0)) + int(result.summary.get("updated", 0))
-    code = EXIT_OK if result.outcome == "ok" else EXIT_FAILED
+    code = OUTCOME_EXIT.get(result.outcome, EXIT_FAILED)
     if wrote:
         publish_code = maybe_publish(config, wrote)
         if publish_code and code == EXIT_OK:
             code = EXIT_FAILED
-    return code
+    return code, result
 
 
 def _describe(source: str, outcome: str, summary: dict[str, Any], log_path: str) -> str:

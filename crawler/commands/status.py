@@ -19,6 +19,9 @@ from crawler.config import Config
 EXIT_HEALTHY = 0
 EXIT_UNHEALTHY = 2
 RECENT = 10
+# what the last run listed and what became of it (crawler.extensions.runrecord.SUMMARY_KEYS)
+WRITTEN = ("new", "updated", "skipped", "failed")
+LISTED = ("listed", "known", "filtered", "waiting")
 
 
 def register(subparsers: Any) -> None:
@@ -149,7 +152,7 @@ def render_text(report: dict[str, Any]) -> str:
             lines.append(f"{src['source']}: never ran")
         else:
             st = last["stats"]
-            counts = ", ".join(f"{k} {st.get(k, 0)}" for k in ("new", "updated", "skipped", "failed"))
+            counts = "; ".join(", ".join(f"{k} {st.get(k, 0)}" for k in keys) for keys in (WRITTEN, LISTED))
             lines.append(
                 f"{src['source']}: last run #{last['id']} {last['outcome']}, started {last['started']}"
                 f" ({_ago(report, last['started'])}), {counts}, {st.get('duration', 0)}s"
@@ -186,6 +189,13 @@ def render_health(report: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
+    if not cfg.state_dir.is_dir():  # a wrong --config or working folder, not a store to create
+        print(
+            f"wiremirror status: no state folder at {cfg.state_dir}"
+            " (no crawl has run with this configuration; wrong --config?)",
+            file=sys.stderr,
+        )
+        return EXIT_UNHEALTHY
     report = collect(cfg, require_daemon=args.require_daemon)
     if args.json:
         json.dump(report, sys.stdout, ensure_ascii=False, indent=2)

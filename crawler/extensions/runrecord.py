@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SUMMARY_KEYS = ("listed", "known", "new", "updated", "unchanged", "skipped", "failed")
+# listed = known (mirrored, or already queued this run) + waiting (a failure in backoff)
+#        + filtered (configuration: video/photo, channels, media) + the rest, which the run attempted
+SUMMARY_KEYS = ("listed", "known", "waiting", "filtered", "new", "updated", "unchanged", "skipped", "failed")
 
 
 def run_outcome(stats: dict[str, Any], finish_reason: str) -> str:
@@ -50,6 +52,7 @@ class RunRecorder:
         self.crawler = crawler
         self.run_id = 0
         self.started = 0.0
+        self.open = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -61,8 +64,10 @@ class RunRecorder:
     def spider_opened(self, spider: Spider) -> None:
         self.started = time.monotonic()
         self.run_id = get_state(self.crawler).start_run(spider.name)
+        self.open = True
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
+        self.open = False
         assert self.crawler.stats is not None
         stats = self.crawler.stats.get_stats()
         outcome = run_outcome(stats, reason)
@@ -73,3 +78,12 @@ class RunRecorder:
         state.finish_run(self.run_id, outcome, summary)
         logger.info("run summary: %s outcome=%s", summary_line(spider.name, summary), outcome)
         state.close()
+
+
+def close_unfinished(crawler: Crawler) -> None:
+    """Record a run the reactor left without closing its spider (a second SIGTERM: Scrapy's forced
+    stop) as interrupted, instead of leaving its row "running" until the stale-run rule fires."""
+    extensions = getattr(crawler, "extensions", None)  # None when the crawl never got that far
+    for ext in extensions.middlewares if extensions is not None else ():
+        if isinstance(ext, RunRecorder) and ext.open and crawler.spider is not None:
+            ext.spider_closed(crawler.spider, "killed")

@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Self
 
 from scrapy import signals
-from scrapy.exceptions import NotConfigured
 
-from crawler.runtime import get_config
+from crawler.runtime import get_config, switched_off
 from crawler.timeutil import now_beijing
 
 if TYPE_CHECKING:
@@ -123,7 +122,7 @@ class CaptureMiddleware:
     def from_crawler(cls, crawler: Crawler) -> Self:
         config = get_config(crawler)
         if not config.crawl.captures:
-            raise NotConfigured("captures are off ([crawl] captures = false)")
+            raise switched_off(cls.__name__, "[crawl] captures = false")
         middleware = cls(config.state_dir / "captures")
         middleware.crawler = crawler
         crawler.signals.connect(middleware.spider_closed, signal=signals.spider_closed)

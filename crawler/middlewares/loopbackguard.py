@@ -10,7 +10,9 @@ import logging
 from typing import TYPE_CHECKING, Self
 from urllib.parse import urlsplit
 
-from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.exceptions import IgnoreRequest
+
+from crawler.runtime import switched_off
 
 if TYPE_CHECKING:
     from scrapy import Request, Spider
@@ -25,7 +27,7 @@ class LoopbackGuardMiddleware:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         if not crawler.settings.getbool("LOOPBACK_ONLY"):
-            raise NotConfigured("LOOPBACK_ONLY is off")
+            raise switched_off(cls.__name__, "LOOPBACK_ONLY is off")
         return cls()
 
     def process_request(self, request: Request, spider: Spider | None = None) -> None:

@@ -69,15 +69,21 @@ class WireSpider(scrapy.Spider):
         self.crawler.stats.inc_value(f"wiremirror/{key}", value)
 
     def unknown(self, keys: Iterable[str]) -> set[str]:
-        """The keys not yet mirrored and not waiting out a failure's backoff (all of them in fetch mode)."""
-        wanted = set(keys)
+        """The keys not yet mirrored and not waiting out a failure's backoff (all of them in fetch mode).
+
+        Counts ``known`` and ``waiting``: with ``filtered`` they tell a quiet run (everything listed
+        is accounted for) from a broken one (new articles listed, none written) — see crawler.health.
+        """
+        listed = list(keys)
+        wanted = set(listed)
         if self.fetch_mode:
             return wanted
-        fresh = wanted - self.state.known_keys(wanted)
+        known = self.state.known_keys(wanted)
+        fresh = wanted - known
         # A failed article still listed upstream waits for its backoff like one that is not.
         waiting = self.state.waiting_failures(fresh, max_attempts=self.config.crawl.retry_max_attempts)
-        if waiting:
-            self.count("backoff_waiting", len(waiting))
+        self.count("known", sum(key in known for key in listed))  # per listing, like "listed"
+        self.count("waiting", sum(key in waiting for key in listed))
         return fresh - waiting
 
     def due_retries(self) -> list[Failure]:

@@ -197,11 +197,16 @@ class ChinanewsSpider(WireSpider):
         if not entries:
             logger.warning("no article rows on %s (layout change?)", response.url)
         wanted = [e for e in entries if self._wanted(e)]
+        self.count("filtered", len(entries) - len(wanted))
         fresh = self.unknown(self._key(e) for e in wanted)
         new = 0
         for entry in wanted:
             key = self._key(entry)
-            if key in fresh and key not in self._queued:
+            if key not in fresh:
+                continue  # known or waiting: counted by unknown()
+            if key in self._queued:
+                self.count("known")  # listed twice in this run (scroll pages and day archives overlap)
+            else:
                 self._queued.add(key)
                 new += 1
                 yield entry

@@ -128,6 +128,7 @@ class EastmoneySpider(WireSpider):
         self.count("list_ok")
         self.count("listed", len(page.entries))
         entries = [e for e in page.entries if self._media_allowed(e.media)]
+        self.count("filtered", len(page.entries) - len(entries))
         fresh = self.unknown(f"eastmoney:{e.article_id}" for e in entries)
         new_entries = [e for e in entries if f"eastmoney:{e.article_id}" in fresh]
         logger.debug("%s page %d: %d listed, %d new", feed, page_no, len(page.entries), len(new_entries))
