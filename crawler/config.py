@@ -110,51 +110,43 @@ class CrawlConfig:
 
 
 @dataclass(slots=True)
-class EastmoneyConfig:
+class SourceConfig:
+    """What every ``[sources.<name>]`` table has; a source's own section adds its keys."""
+
     enabled: bool = True
-    # column list API (getNewsByColumns), paged
-    columns_enabled: bool = True
-    list_url: str = url("https://np-listapi.eastmoney.com/comm/web/getNewsByColumns")
-    columns: list[str] = field(default_factory=lambda: ["344", "345", "350", "351", "353"])
-    page_size: int = limited(50, AT_LEAST_ONE)
-    max_pages: int = limited(5, AT_LEAST_ONE)
-    # 7×24 fast news (getFastNewsList), sortEnd cursor
-    fast_enabled: bool = False  # off by default: flash news are short items without media or body
-    fast_list_url: str = url("https://np-weblist.eastmoney.com/comm/web/getFastNewsList")
-    fast_column: str = "102"
-    fast_max_pages: int = limited(3, AT_LEAST_ONE)
-    # the predecessor's feeds (type=102 records, type=45 nodeList, marketType record): full URLs
-    legacy_urls: list[str] = field(default_factory=list, metadata={"url": "plain"})
-    # body and link endpoints; {id} is the infoCode (NW…) or the bare id as the URL expects
-    text_url: str = url("http://choicewzp1.eastmoney.com/NewsData/GetNewsText.do?id={id}", "template")
-    share_url: str = url("http://choicewzp1.eastmoney.com/html_News/NewsShare.html?infoCode={id}", "template")
-    article_url: str = url("https://finance.eastmoney.com/a/{id}.html", "template")
-    media_allow: list[str] = field(default_factory=list)  # empty: every media
-    media_deny: list[str] = field(default_factory=list)
+
+    def can_backfill(self) -> bool:
+        """Whether this configuration lets the source read past days (a source may switch it off)."""
+        return True
 
 
-@dataclass(slots=True)
-class ChinanewsConfig:
-    enabled: bool = True
-    base_url: str = url("https://www.chinanews.com.cn", "site")
-    scroll_enabled: bool = True
-    scroll_pages: int = 10
-    # RSS repeats the first scroll page; off by default so a no-change run costs one request
-    rss_enabled: bool = False
-    rss_feeds: list[str] = field(default_factory=lambda: ["scroll-news"])
-    day_archive_enabled: bool = True
-    # today's and yesterday's day archives are read at most this often (seconds), and always on the
-    # first run after a longer pause: the catch-up after downtime without a cost on every run
-    day_archive_interval: float = 3600.0
-    channels: list[str] = field(default_factory=list)  # empty: every channel
-    skip_video: bool = True
-    skip_photo: bool = True
+class SourcesConfig(dict[str, Any]):
+    """``[sources.<name>]`` of every registered source (crawler.sources), by name.
+
+    Attribute access (``config.sources.eastmoney``) reads the same section as ``config.sources["eastmoney"]``.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
-@dataclass(slots=True)
-class SourcesConfig:
-    eastmoney: EastmoneyConfig = field(default_factory=EastmoneyConfig)
-    chinanews: ChinanewsConfig = field(default_factory=ChinanewsConfig)
+def _sources_section(data: Any) -> SourcesConfig:
+    from crawler import sources  # the registry imports source packages, which import this module
+
+    if not isinstance(data, dict):
+        raise ConfigError(f"sources: expected a table, got {type(data).__name__}")
+    known = sources.registry()
+    if unknown := sorted(set(data) - set(known)):
+        raise ConfigError(f"unknown source {'sources.' + unknown[0]!r} (known: {', '.join(known)})")
+    return SourcesConfig(
+        {
+            name: _build(source.config, data.get(name) or {}, f"sources.{name}")
+            for name, source in known.items()
+        }
+    )
 
 
 @dataclass(slots=True)
@@ -208,7 +200,9 @@ class Config:
     state: StateConfig = field(default_factory=StateConfig)
     site: SiteConfig = field(default_factory=SiteConfig)
     crawl: CrawlConfig = field(default_factory=CrawlConfig)
-    sources: SourcesConfig = field(default_factory=SourcesConfig)
+    sources: SourcesConfig = field(
+        default_factory=lambda: _sources_section({}), metadata={"table": "sources"}
+    )
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
@@ -248,10 +242,7 @@ class Config:
         return self.resolve(self.logging.dir) if self.logging.dir else self.state_dir / "logs"
 
     def enabled_sources(self) -> list[str]:
-        return [name for name in SOURCE_NAMES if getattr(self.sources, name).enabled]
-
-
-SOURCE_NAMES = ("eastmoney", "chinanews")
+        return [name for name, section in self.sources.items() if section.enabled]
 
 
 def _type_name(tp: Any) -> str:
@@ -320,7 +311,9 @@ def parse_config(data: dict[str, Any], *, base_dir: str = ".", path: str = "") -
     data = dict(data)
     if isinstance(data.get("schedule"), dict):
         data["schedule"] = _schedule_from(data["schedule"])
+    sections = _sources_section(data.pop("sources", {}))
     config: Config = _build(Config, data, "")
+    config.sources = sections
     config.base_dir = str(Path(base_dir).resolve())
     config.path = path
     _validate(config)

@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 from crawler.commands.crawl import EXIT_INTERRUPTED
 from crawler.config import Config, ConfigError, ScheduleJob
+from crawler.launch import PROGRAM, wiremirror_command
 from crawler.locks import EXIT_LOCKED, LockTimeout, source_lock
 from crawler.state import StateStore
 from crawler.timeutil import iso
@@ -65,7 +66,7 @@ HOUSEKEEPING: tuple[Housekeeping, ...] = (
     Housekeeping("retry", ("crawl",), ScheduleJob(enabled=False, interval=3600.0, jitter=60.0)),
     Housekeeping(
         "catchup",
-        ("backfill", "chinanews", "--since", "{yesterday}"),
+        ("backfill", "--since", "{yesterday}"),  # every enabled source that can backfill
         ScheduleJob(cron="30 3 * * *", jitter=300.0),
     ),
     Housekeeping(
@@ -91,10 +92,8 @@ def job_specs(cfg: Config) -> list[JobSpec]:
     """Every job the config asks for, in a stable order; unknown ``[schedule.*]`` names are errors."""
     sources = cfg.enabled_sources()
     known = {*sources, *(h.name for h in HOUSEKEEPING)}
-    from crawler.config import SOURCE_NAMES
-
     for name in cfg.schedule.jobs:
-        if name not in known and name not in SOURCE_NAMES:
+        if name not in known and name not in cfg.sources:
             raise ConfigError(f"schedule.{name}: no such source or housekeeping job (known: {sorted(known)})")
     specs = []
     for source in sources:
@@ -103,18 +102,23 @@ def job_specs(cfg: Config) -> list[JobSpec]:
             specs.append(JobSpec(f"crawl:{source}", ("crawl", source), spec, source))
     for hk in HOUSEKEEPING:
         spec = cfg.schedule.jobs.get(hk.name, hk.default)
-        if hk.name == "catchup" and not (
-            cfg.sources.chinanews.enabled and cfg.sources.chinanews.day_archive_enabled
-        ):
+        if hk.name == "catchup" and not catch_up_sources(cfg):
             continue
         if spec.enabled:
             specs.append(JobSpec(f"housekeeping:{hk.name}", hk.args, spec))
     return specs
 
 
+def catch_up_sources(cfg: Config) -> list[str]:
+    """Enabled sources whose past days the daily catch-up reads again (``wiremirror backfill``)."""
+    from crawler import sources
+
+    return [n for n in cfg.enabled_sources() if sources.get(n).backfill and cfg.sources[n].can_backfill()]
+
+
 def job_prefix() -> list[str]:
     custom = os.environ.get(JOB_PREFIX_ENV, "").strip()
-    return shlex.split(custom) if custom else [sys.executable, "-m", "crawler"]
+    return shlex.split(custom) if custom else list(PROGRAM)
 
 
 def child_env() -> dict[str, str]:
@@ -133,12 +137,10 @@ def job_command(
     ``--config`` goes before the subcommand, where every subcommand accepts it; ``{yesterday}``
     in an argument becomes yesterday's date in the schedule's zone.
     """
-    argv = list(prefix if prefix is not None else job_prefix())
-    if cfg.path:
-        argv += ["--config", cfg.path]
     today = (now or datetime.now(ZoneInfo(cfg.schedule.timezone))).date()
     yesterday = (today - timedelta(days=1)).isoformat()
-    return [*argv, *(arg.replace("{yesterday}", yesterday) for arg in spec.args)]
+    args = (arg.replace("{yesterday}", yesterday) for arg in spec.args)
+    return wiremirror_command(*args, config_path=cfg.path or None, program=prefix or job_prefix())
 
 
 _DOW = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")

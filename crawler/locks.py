@@ -38,6 +38,11 @@ class LockTimeout(Exception):
         return f"{self.name} is locked by another process ({holder}); gave up after {self.waited:.0f}s"
 
 
+def crawl_lock_name(source: str) -> str:
+    """The lock every writer of ``source``'s posts holds: its crawls, backfills and the archive tools."""
+    return f"crawl-{source}"
+
+
 def lock_path(state_dir: Path, name: str) -> Path:
     return Path(state_dir) / "locks" / f"{_SAFE_NAME.sub('_', name)}.lock"
 

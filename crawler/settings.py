@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 
+from crawler import sources
 from crawler.config import load_config
 from crawler.runtime import scrapy_settings_for
 
 BOT_NAME = "wiremirror"
-SPIDER_MODULES = ["crawler.spiders"]
-NEWSPIDER_MODULE = "crawler.spiders"
+# Each registered source brings its spider (crawler.sources); a new source edits nothing here.
+SPIDER_MODULES = sorted({source.spider.partition(":")[0] for source in sources.registry().values()})
+NEWSPIDER_MODULE = "crawler.sources"
 
 # Scrapy 2.13+ defaults, stated so they don't move under us.
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"

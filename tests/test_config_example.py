@@ -8,7 +8,8 @@ import tomllib
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from crawler.config import SOURCE_NAMES, Config, ScheduleConfig, ScheduleJob, load_config, parse_config
+from crawler import sources
+from crawler.config import Config, ScheduleConfig, ScheduleJob, load_config, parse_config
 from crawler.daemon import HOUSEKEEPING, plan_jobs
 from tests.conftest import REPO
 
@@ -26,7 +27,10 @@ def loader_keys(cls: type[Any] = Config, prefix: str = "") -> set[str]:
         if f.metadata.get("internal") or (cls is ScheduleConfig and f.name == "jobs"):
             continue
         name = f"{prefix}{f.name}"
-        if dataclasses.is_dataclass(hints[f.name]):
+        if cls is Config and f.name == "sources":  # one table per registered source
+            for source in sources.registry().values():
+                keys |= loader_keys(source.config, f"sources.{source.name}.")
+        elif dataclasses.is_dataclass(hints[f.name]):
             keys |= loader_keys(hints[f.name], f"{name}.")
         else:
             keys.add(name)
@@ -56,7 +60,7 @@ def test_the_example_has_every_key_the_loader_knows() -> None:
     keys = set(flatten({**data, "schedule": {k: v for k, v in data["schedule"].items() if k not in jobs}}))
     missing = sorted(loader_keys() - keys)
     assert not missing, f"wiremirror.toml.example lacks {missing}"
-    assert set(jobs) == {*SOURCE_NAMES, *(h.name for h in HOUSEKEEPING)}  # every job the daemon knows
+    assert set(jobs) == {*sources.names(), *(h.name for h in HOUSEKEEPING)}  # every job the daemon knows
     job_keys = {f.name for f in dataclasses.fields(ScheduleJob)}
     assert set().union(*jobs.values()) == job_keys  # each [schedule.<job>] key shown at least once
 

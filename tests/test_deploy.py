@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from crawler import sources
 from crawler.cli import build_parser
-from crawler.config import SOURCE_NAMES, ScheduleJob, load_config
+from crawler.config import ScheduleJob, load_config
 from crawler.daemon import make_trigger, plan_jobs
 from crawler.locks import EXIT_LOCKED
 from crawler.logsetup import daemon_log_path
@@ -355,7 +356,7 @@ def test_scrapyd_config_and_steps_name_the_real_project_and_spiders() -> None:
     name = project["deploy"]["project"]
     steps = (DEPLOY / "scrapyd" / "README.md").read_text(encoding="utf-8")
     spiders = set(re.findall(r"spider=(\w+)", steps))
-    assert spiders == set(SOURCE_NAMES)
+    assert spiders == set(sources.names())
     assert set(re.findall(r"project=(\w+)", steps)) == {name}
 
 

@@ -10,7 +10,7 @@ from crawler.config import parse_config
 from crawler.items import ArticleItem
 from crawler.postformat import SiteSettings, render_post
 from crawler.runtime import get_state
-from crawler.spiders.eastmoney import EastmoneySpider
+from crawler.sources.eastmoney.spider import EastmoneySpider
 from crawler.timeutil import parse_beijing
 from pipelines.category import CategoryPipeline
 from pipelines.clean import CleanArticlePipeline

@@ -9,8 +9,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crawler.config import SOURCE_NAMES
-from crawler.locks import source_lock
+from crawler import sources
+from crawler.locks import crawl_lock_name, source_lock
 from crawler.timeutil import now_beijing
 
 if TYPE_CHECKING:
@@ -24,8 +24,8 @@ def archive_lock(config: Config, timeout: float | None = None) -> Iterator[None]
     """Hold every source's crawl lock, so no crawl writes posts while files move or change."""
     wait = config.crawl.lock_timeout if timeout is None else timeout
     with ExitStack() as stack:
-        for source in SOURCE_NAMES:
-            stack.enter_context(source_lock(config.state_dir, f"crawl-{source}", wait))
+        for source in sources.names():
+            stack.enter_context(source_lock(config.state_dir, crawl_lock_name(source), wait))
         yield
 
 

@@ -39,7 +39,7 @@ from crawler.timeutil import BEIJING
 
 if TYPE_CHECKING:
     from crawler.config import Config
-    from crawler.spiders.base import WireSpider
+    from crawler.sources.spider import WireSpider
     from crawler.state import StateStore
 
 logger = logging.getLogger(__name__)

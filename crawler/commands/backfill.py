@@ -1,4 +1,7 @@
-"""``wiremirror backfill chinanews --since DATE [--until DATE]``: mirror old days from the day archive.
+"""``wiremirror backfill [SOURCE] --since DATE [--until DATE]``: mirror old days from the day archive.
+
+A source that can backfill (``Source.backfill`` in crawler.sources: its spider reads given days
+through its ``archive_days`` argument) is walked day by day; without SOURCE, every enabled one is.
 
 Walks ``scroll-news/YYYY/MMDD/news.shtml`` newest day first. Each day is one ``wiremirror crawl``-
 like child process (a Scrapy reactor cannot be restarted), run under the source's crawl lock so a
@@ -24,7 +27,6 @@ from crawler.commands.common import add_config_option, add_log_level_option, con
 from crawler.commands.crawl import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, OUTCOME_EXIT
 from crawler.config import Config
 
-SOURCES = ("chinanews",)  # sources with a day archive
 COUNTS = ("listed", "new", "updated", "unchanged", "skipped", "failed", "requests")
 RESULT_PREFIX = "backfill-day: "
 
@@ -33,7 +35,12 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "backfill", help="mirror past days from the 中国新闻网 day archive (resumable)", description=__doc__
     )
-    parser.add_argument("source", choices=SOURCES, help="the source to backfill")
+    parser.add_argument(
+        "source",
+        nargs="?",
+        choices=backfill_sources(),
+        help="the source to backfill (default: every enabled one)",
+    )
     parser.add_argument("--since", type=_day, help="oldest day to mirror (YYYY-MM-DD)")
     parser.add_argument("--until", type=_day, help="newest day to mirror (default: today, Beijing time)")
     parser.add_argument(
@@ -44,6 +51,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--day", type=_day, help=argparse.SUPPRESS)  # internal: one day, in this process
     add_config_option(parser)
     parser.set_defaults(func=run)
+
+
+def backfill_sources() -> list[str]:
+    from crawler import sources
+
+    return [source.name for source in sources.registry().values() if source.backfill]
 
 
 def _day(value: str) -> date:
@@ -83,14 +96,14 @@ class DayResult:
 
 def run_day(config: Config, source: str, day: date, console_level: str) -> int:
     """Crawl one day archive in this process; print one machine-readable result line."""
-    from crawler.locks import EXIT_LOCKED, LockTimeout, source_lock
+    from crawler.locks import EXIT_LOCKED, LockTimeout, crawl_lock_name, source_lock
     from crawler.logsetup import close_run_logging, configure_run_logging
     from crawler.runner import run_spiders
     from crawler.state import StateStore
     from crawler.timeutil import now_beijing
 
     try:
-        with source_lock(config.state_dir, f"crawl-{source}", config.crawl.lock_timeout):
+        with source_lock(config.state_dir, crawl_lock_name(source), config.crawl.lock_timeout):
             configure_run_logging(config, source)
             try:
                 (result,) = run_spiders(
@@ -137,6 +150,9 @@ def _raise_stop(signum: int, frame: object) -> None:
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if args.day is not None:
+        if args.source is None:
+            print("wiremirror backfill: --day needs a SOURCE", file=sys.stderr)
+            return EXIT_USAGE
         return run_day(config, args.source, args.day, args.log_level)
     from crawler.timeutil import now_beijing
 
@@ -151,20 +167,29 @@ def run(args: argparse.Namespace) -> int:
     if args.max_days < 0:
         print("wiremirror backfill: --max-days must be >= 0", file=sys.stderr)
         return EXIT_USAGE
-    if not getattr(config.sources, args.source).enabled:
+    if args.source is not None and not config.sources[args.source].enabled:
         print(f"wiremirror backfill: source {args.source} is disabled in the configuration", file=sys.stderr)
         return EXIT_USAGE
-    return walk(config, args, days_between(args.since, min(until, today)))
+    names = (
+        [args.source] if args.source else [n for n in backfill_sources() if config.sources[n].can_backfill()]
+    )
+    if not names:
+        print("wiremirror backfill: no enabled source can backfill", file=sys.stderr)
+        return EXIT_USAGE
+    days = days_between(args.since, min(until, today))
+    return max(walk(config, args, name, days) for name in names)
 
 
-def _child_command(args: argparse.Namespace, day: date) -> list[str]:
-    command = [sys.executable, "-m", "crawler"]
-    if getattr(args, "config", None):
-        command += ["--config", args.config]
-    return [*command, "backfill", args.source, "--day", day.isoformat(), "--log-level", args.log_level]
+def _child_command(args: argparse.Namespace, source: str, day: date) -> list[str]:
+    from crawler.launch import wiremirror_command
+
+    return wiremirror_command(
+        "backfill", source, "--day", day.isoformat(), "--log-level", args.log_level,
+        config_path=getattr(args, "config", None),
+    )  # fmt: skip
 
 
-def walk(config: Config, args: argparse.Namespace, days: list[date]) -> int:
+def walk(config: Config, args: argparse.Namespace, source: str, days: list[date]) -> int:
     """Run the days newest first with a progress bar; print a summary table; return the exit code."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -173,14 +198,12 @@ def walk(config: Config, args: argparse.Namespace, days: list[date]) -> int:
 
     console = Console(stderr=True)
     with StateStore(config.db_path) as state:
-        done_before = set() if args.redo else {d for d in days if state.get_meta(day_key(args.source, d))}
+        done_before = set() if args.redo else {d for d in days if state.get_meta(day_key(source, d))}
     todo = [d for d in days if d not in done_before]
     if args.max_days:
         todo = todo[: args.max_days]
     if done_before:
-        console.print(
-            f"backfill {args.source}: {len(done_before)} of {len(days)} days already done, resuming"
-        )
+        console.print(f"backfill {source}: {len(done_before)} of {len(days)} days already done, resuming")
     results: list[DayResult] = []
     interrupted = False
     previous = signal.signal(signal.SIGTERM, _raise_stop)
@@ -194,14 +217,17 @@ def walk(config: Config, args: argparse.Namespace, days: list[date]) -> int:
     )
     try:
         with Progress(*columns, console=console, transient=False) as progress:
-            task = progress.add_task(f"{args.source}", total=len(todo), new=0, failed=0)
+            task = progress.add_task(f"{source}", total=len(todo), new=0, failed=0)
             for index, day in enumerate(todo):
                 if index and config.crawl.download_delay:
                     time.sleep(config.crawl.download_delay)  # the pause between requests holds between days
-                progress.update(task, description=f"{args.source} {day.isoformat()}")
+                progress.update(task, description=f"{source} {day.isoformat()}")
                 # its own session: a terminal Ctrl-C reaches only us, and we stop the child once
                 child = subprocess.Popen(
-                    _child_command(args, day), stdout=subprocess.PIPE, text=True, start_new_session=True
+                    _child_command(args, source, day),
+                    stdout=subprocess.PIPE,
+                    text=True,
+                    start_new_session=True,
                 )
                 stdout, _ = child.communicate()
                 results.append(_parse_result(day, stdout, child.returncode))
@@ -223,7 +249,7 @@ def walk(config: Config, args: argparse.Namespace, days: list[date]) -> int:
                 child.wait()
     finally:
         signal.signal(signal.SIGTERM, previous)
-    _print_summary(Console(), args.source, days, done_before, results, interrupted)
+    _print_summary(Console(), source, days, done_before, results, interrupted)
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if all(r.outcome == "ok" for r in results) else EXIT_FAILED

@@ -12,8 +12,9 @@ import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
 
+from crawler import sources as registry
 from crawler.commands.common import UsageError, add_config_option, add_log_level_option, config_from_args
-from crawler.config import SOURCE_NAMES, Config
+from crawler.config import Config
 
 if TYPE_CHECKING:
     from crawler.runner import SourceResult
@@ -31,7 +32,7 @@ def register(subparsers: Any) -> None:
         help="mirror what is new upstream (all enabled sources, or those named)",
         description=__doc__,
     )
-    parser.add_argument("sources", nargs="*", metavar="SOURCE", help=f"one of {', '.join(SOURCE_NAMES)}")
+    parser.add_argument("sources", nargs="*", metavar="SOURCE", help=f"one of {', '.join(registry.names())}")
     parser.add_argument(
         "-s",
         "--set",
@@ -56,10 +57,10 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
 
 
 def choose_sources(config: Config, names: list[str]) -> list[str]:
-    unknown = [n for n in names if n not in SOURCE_NAMES]
+    unknown = [n for n in names if n not in registry.names()]
     if unknown:
         raise UsageError(
-            f"wiremirror crawl: unknown source {unknown[0]!r} (known: {', '.join(SOURCE_NAMES)})"
+            f"wiremirror crawl: unknown source {unknown[0]!r} (known: {', '.join(registry.names())})"
         )
     return names or config.enabled_sources()
 
@@ -83,7 +84,7 @@ def crawl_one(
 
     Returns the exit code and the run's result (None when the lock was held).
     """
-    from crawler.locks import EXIT_LOCKED, LockTimeout, source_lock
+    from crawler.locks import EXIT_LOCKED, LockTimeout, crawl_lock_name, source_lock
     from crawler.logsetup import close_run_logging, configure_run_logging
     from crawler.publish import maybe_publish
     from crawler.runner import run_spiders
@@ -95,7 +96,7 @@ def crawl_one(
     # a KeyboardInterrupt, which the CLI turns into EXIT_INTERRUPTED rather than death by signal.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        with source_lock(config.state_dir, f"crawl-{source}", config.crawl.lock_timeout):
+        with source_lock(config.state_dir, crawl_lock_name(source), config.crawl.lock_timeout):
             log_path = configure_run_logging(config, source)
             try:
                 (result,) = run_spiders(
@@ -132,11 +133,14 @@ def _describe(source: str, outcome: str, summary: dict[str, Any], log_path: str)
 
 
 def _run_children(args: argparse.Namespace, sources: list[str]) -> int:
-    base = [sys.executable, "-m", "crawler"]
-    if getattr(args, "config", None):
-        base += ["--config", args.config]
+    from crawler.launch import wiremirror_command
+
     extra = [f"--set={pair}" for pair in args.set] + [f"--log-level={args.log_level}"]
-    children = [subprocess.Popen([*base, "crawl", source, *extra]) for source in sources]
+    config_path = getattr(args, "config", None)
+    children = [
+        subprocess.Popen(wiremirror_command("crawl", source, *extra, config_path=config_path))
+        for source in sources
+    ]
 
     def forward(signum: int, _frame: object) -> None:
         # Each child stops gracefully on the first signal (Scrapy), forcefully on the second.

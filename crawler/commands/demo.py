@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +57,7 @@ def _is_article_request(path: str) -> bool:
 def run(args: argparse.Namespace) -> int:
     import tomli_w
 
+    from crawler.launch import wiremirror_command
     from crawler.loopback import LoopbackServer
     from crawler.site import init_site
 
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         for attempt in ("first run", "second run (nothing new upstream)"):
             server.clear_requests()
             print(f"demo: {attempt}: wiremirror crawl --config {config_path}")
-            code = subprocess.call([sys.executable, "-m", "crawler", "crawl", "--config", str(config_path)])
+            code = subprocess.call(wiremirror_command("crawl", config_path=str(config_path)))
             articles = [r for r in server.requests if _is_article_request(r.path)]
             print(f"demo: {attempt}: {len(server.requests)} requests, {len(articles)} for article bodies")
             if code:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from crawler.items import ArticleItem
     from crawler.sources.common import CleanedBody
 
-BUILTIN = ("crawler.sources.chinanews:SOURCE", "crawler.sources.eastmoney:SOURCE")
+BUILTIN = ("crawler.sources.eastmoney:SOURCE", "crawler.sources.chinanews:SOURCE")
 ENTRY_POINT_GROUP = "wiremirror.sources"
 # Whatever a source's own id rule says, an id becomes part of a file name and a state key: ASCII
 # letters and digits only, so it can never traverse, collide through case folding tricks or hold
@@ -37,6 +37,7 @@ class Source:
 
     name: str  # also the spider's name, the state-key prefix and the captures folder
     spider: str  # "module:Class" of its Scrapy spider
+    config: type[Any]  # its ``[sources.<name>]`` section: a dataclass extending config.SourceConfig
     id_pattern: re.Pattern[str]  # a valid article id of this source (full match)
     post_slug: Callable[[ArticleItem], str]  # the id part of the post's file name
     slug_id: Callable[[str], str | None]  # a file name's id part → article id (None: not ours)

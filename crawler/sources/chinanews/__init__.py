@@ -11,6 +11,7 @@ import re
 from typing import TYPE_CHECKING
 
 from crawler.sources import Source
+from crawler.sources.chinanews.config import ChinanewsConfig
 from crawler.sources.chinanews.preclean import preclean_body
 from crawler.sources.chinanews.urls import MEDIA, article_id_from_url
 from crawler.sources.chinanews.urls import SOURCE as NAME
@@ -32,7 +33,8 @@ def slug_id(slug: str) -> str | None:
 
 SOURCE = Source(
     name=NAME,
-    spider="crawler.spiders.chinanews:ChinanewsSpider",
+    spider="crawler.sources.chinanews.spider:ChinanewsSpider",
+    config=ChinanewsConfig,
     id_pattern=re.compile(r"[vp]?[0-9]+", re.ASCII),
     post_slug=post_slug,
     slug_id=slug_id,

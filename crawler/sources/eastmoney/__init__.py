@@ -10,6 +10,7 @@ import re
 from typing import TYPE_CHECKING
 
 from crawler.sources import Source
+from crawler.sources.eastmoney.config import EastmoneyConfig
 from crawler.sources.eastmoney.extract import parse_article_id, preclean_body
 
 if TYPE_CHECKING:
@@ -31,7 +32,8 @@ def slug_id(slug: str) -> str | None:
 
 SOURCE = Source(
     name=NAME,
-    spider="crawler.spiders.eastmoney:EastmoneySpider",
+    spider="crawler.sources.eastmoney.spider:EastmoneySpider",
+    config=EastmoneyConfig,
     id_pattern=re.compile(r"[0-9]+", re.ASCII),
     post_slug=post_slug,
     slug_id=slug_id,

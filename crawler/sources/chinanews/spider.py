@@ -34,7 +34,7 @@ from crawler.sources.chinanews.urls import (
     scroll_page_url,
 )
 from crawler.sources.common import ExtractionError, NotAnArticle, SoftNotFound
-from crawler.spiders.base import WireSpider, describe_failure
+from crawler.sources.spider import WireSpider, describe_failure
 from crawler.timeutil import iso, now_beijing
 
 logger = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ from crawler.sources.eastmoney.extract import (
     parse_article_id,
     parse_list_payload,
 )
-from crawler.spiders.base import WireSpider, describe_failure
+from crawler.sources.spider import WireSpider, describe_failure
 
 logger = logging.getLogger(__name__)
 
