@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import scrapy
 from scrapy.exceptions import DownloadCancelledError, ResponseDataLossError
+from scrapy.http import TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure as TwistedFailure
 
 from crawler.failures import record_failure
 from crawler.runtime import get_config, get_state
+from crawler.sources.common import ExtractionError
 from crawler.timeutil import now_beijing
 
 if TYPE_CHECKING:
@@ -63,6 +65,15 @@ class WireSpider(scrapy.Spider):
     @property
     def fetch_mode(self) -> bool:
         return bool(self.fetch_urls)
+
+    @staticmethod
+    def text_of(response: Response) -> str:
+        """The decoded body; a binary answer (an image or a download where a page was expected) is
+        an ExtractionError like any other unusable payload."""
+        if not isinstance(response, TextResponse):
+            kind = (response.headers.get("Content-Type") or b"no content type").decode("latin-1")
+            raise ExtractionError(f"not a text response ({kind})")
+        return response.text
 
     def count(self, key: str, value: int = 1) -> None:
         assert self.crawler.stats is not None

@@ -167,8 +167,8 @@ class ChinanewsSpider(WireSpider):
     # -- lists ------------------------------------------------------------------------------
     def parse_list(self, response: Response) -> Iterator[scrapy.Request]:
         try:
-            entries = parse_scroll_list(response.text, page_url=response.url, base_url=self.base_url)
-        except (ExtractionError, AttributeError) as err:  # AttributeError: a non-text (binary) body
+            entries = parse_scroll_list(self.text_of(response), page_url=response.url, base_url=self.base_url)
+        except ExtractionError as err:
             self.count("list_failed")
             logger.error("unusable list page %s: %s", response.url, err)
             return

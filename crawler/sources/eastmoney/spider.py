@@ -120,8 +120,8 @@ class EastmoneySpider(WireSpider):
         feed, page_no = response.meta["feed"], response.meta["page"]
         cfg = self.source_config
         try:
-            page: ListPage = parse_list_payload(response.text, article_url=cfg.article_url)
-        except (ExtractionError, AttributeError) as err:  # AttributeError: a non-text (binary) body
+            page: ListPage = parse_list_payload(self.text_of(response), article_url=cfg.article_url)
+        except ExtractionError as err:
             self.count("list_failed")
             logger.error("unusable list response from %s: %s", response.url, err)
             return
@@ -173,8 +173,8 @@ class EastmoneySpider(WireSpider):
     def parse_text(self, response: Response) -> Iterator[ArticleItem | scrapy.Request]:
         entry = ListEntry.from_context(response.meta["wm_context"])
         try:
-            item = extract_text_payload(response.text, entry, url=entry.url)
-        except (ExtractionError, AttributeError) as err:
+            item = extract_text_payload(self.text_of(response), entry, url=entry.url)
+        except ExtractionError as err:
             logger.info("GetNewsText unusable for %s (%s); trying the article page", entry.article_id, err)
             item = None
         if item is None:
@@ -197,8 +197,8 @@ class EastmoneySpider(WireSpider):
         entry = ListEntry.from_context(context) if "info_code" in context else None
         key = f"eastmoney:{context['article_id']}"
         try:
-            item = extract_article_page(response.text, entry, url=entry.url if entry else response.url)
-        except (ExtractionError, AttributeError) as err:
+            item = extract_article_page(self.text_of(response), entry, url=entry.url if entry else response.url)
+        except ExtractionError as err:
             self.fail(
                 key=key,
                 url=response.url,
