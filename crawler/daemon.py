@@ -440,12 +440,9 @@ def last_runs_from_store(cfg: Config, store: StateStore) -> dict[str, datetime]:
         if note:
             times.append(datetime.fromisoformat(note))
         if spec.source:
-            row = store.conn.execute(
-                "SELECT started FROM runs WHERE source = ? AND outcome NOT IN (?, ?) ORDER BY id DESC LIMIT 1",
-                (spec.source, *NOT_CRAWLED),
-            ).fetchone()
-            if row:
-                times.append(datetime.fromisoformat(row[0]))
+            started = store.last_crawl_started(spec.source, not_outcomes=NOT_CRAWLED)
+            if started:
+                times.append(datetime.fromisoformat(started))
         if times:
             found[spec.id] = max(times).astimezone(tz)
     return found
@@ -473,9 +470,7 @@ class Daemon:
         with self._store_lock:
             if self._store is None:
                 return
-            with self._store.write() as conn:
-                for key, value in values.items():
-                    conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+            self._store.set_metas(values)
 
     def _now(self) -> datetime:
         return datetime.now(ZoneInfo(self.cfg.schedule.timezone))
@@ -625,7 +620,7 @@ class Daemon:
             scheduler.add_listener(self._install_signals, started_event)
             self._meta({"daemon:started": iso(self._now()), "daemon:host": socket.gethostname()})
             with self._store_lock:
-                self._store.conn.execute("DELETE FROM meta WHERE key = 'daemon:stopped'")
+                self._store.delete_meta("daemon:stopped")
             stopper = threading.Thread(target=self._stopper, name="wiremirror-stopper", daemon=True)
             stopper.start()
             log.info(

@@ -22,7 +22,7 @@ import os
 import shutil
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -444,6 +444,11 @@ class StateStore:
         row = self.conn.execute("SELECT key FROM aliases WHERE alias = ?", (key,)).fetchone()
         return str(row[0]) if row else None
 
+    def aliases_of(self, key: str) -> list[str]:
+        """The other keys recorded for the story ``key`` is (sorted): what its post's ``aliases:`` lists."""
+        rows = self.conn.execute("SELECT alias FROM aliases WHERE key = ? ORDER BY alias", (key,))
+        return [str(r[0]) for r in rows]
+
     def is_known(self, key: str) -> bool:
         return self.resolve(key) is not None
 
@@ -717,8 +722,43 @@ class StateStore:
         return str(row[0]) if row else default
 
     def set_meta(self, key: str, value: str) -> None:
+        self.set_metas({key: value})
+
+    def set_metas(self, values: Mapping[str, str]) -> None:
+        """Several key/values in one transaction (the daemon's heartbeat writes its notes together)."""
         with self.write() as conn:
-            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+            conn.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", list(values.items()))
+
+    def delete_meta(self, key: str) -> None:
+        with self.write() as conn:
+            conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+
+    def metas(self, *prefixes: str) -> dict[str, str]:
+        """Every key/value whose key starts with one of ``prefixes``."""
+        found: dict[str, str] = {}
+        for prefix in prefixes:
+            rows = self.conn.execute(
+                "SELECT key, value FROM meta WHERE key >= ? AND key < ?", (prefix, prefix + "\uffff")
+            )
+            found.update((str(k), str(v)) for k, v in rows)
+        return found
+
+    def last_crawl_started(self, source: str, *, not_outcomes: Sequence[str] = ()) -> str | None:
+        """When the newest run of ``source`` started (ISO), leaving out runs with these outcomes."""
+        marks = ",".join("?" * len(not_outcomes)) or "NULL"
+        row = self.conn.execute(
+            f"SELECT started FROM runs WHERE source = ? AND outcome NOT IN ({marks}) ORDER BY id DESC LIMIT 1",
+            (source, *not_outcomes),
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def failure_counts(self, source: str, *, max_attempts: int) -> tuple[int, int]:
+        """(failures recorded, failures that used up their attempts) of ``source``."""
+        total, given_up = self.conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(attempts >= ?), 0) FROM failures WHERE source = ?",
+            (max_attempts, source),
+        ).fetchone()
+        return int(total), int(given_up)
 
     def integrity_check(self) -> str:
         return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])

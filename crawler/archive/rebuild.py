@@ -5,7 +5,9 @@ through the spider's own callbacks (crawler.archive.replay), then the crawl's ow
 functions (clean_item, assign_category, render_post) and PostStore. Only posts the state store
 knows are rebuilt (never a dropped duplicate), at the path it records (archived posts stay
 archived), and only when the text differs: an unchanged post is never rewritten. A post's
-``fetched_at`` and ``aliases`` are kept from the file; a missing file is restored, dated by the
+``fetched_at`` is kept from the file and its ``aliases`` come from the state store (which records
+every other key of the story, also those found after the post was written); a missing file is
+restored, dated by the
 capture's WARC-Date.
 """
 
@@ -79,13 +81,12 @@ def _render_job(
     task: tuple[ArticleItem, str, str | None], site: SiteSettings, images: tuple[bool, str, Path]
 ) -> _Rendered:
     """Clean and render one article (``task`` = item, recorded path, current post text): pure
-    CPU, pool-friendly. The current post keeps its ``fetched_at`` and ``aliases``."""
+    CPU, pool-friendly. The current post keeps its ``fetched_at``."""
     item, relpath, existing = task
     if existing is not None:
         meta = parse_post(relpath, existing).meta or {}
         if meta.get("fetched_at"):
             item.fetched_at = datetime.fromisoformat(str(meta["fetched_at"]))
-        item.aliases = [str(a) for a in meta.get("aliases") or []]
     try:
         clean_item(item)
         if not item.body.strip() or "\ufffd" in item.body:
@@ -120,6 +121,7 @@ def _jobs(
         relpath = record.post_path or ""
         existing = store.read(relpath) if relpath else None
         item.category, item.tag = category_of(state, item)  # the registry lives here
+        item.aliases = state.aliases_of(item.key)
         yield _Job(item.key, item, relpath, existing)
 
 

@@ -59,17 +59,10 @@ def collect(cfg: Config, *, now: datetime | None = None, require_daemon: bool = 
     sources = cfg.enabled_sources()
     if cfg.db_path.exists():
         with StateStore(cfg.db_path) as store:
-            rows = store.conn.execute(
-                "SELECT key, value FROM meta WHERE key LIKE 'daemon:%' OR key LIKE 'publish:%'"
-            )
-            meta = {str(k): str(v) for k, v in rows}
+            meta = dict(store.metas("daemon:", "publish:"))
             for source in sources:
                 runs[source] = store.recent_runs(source, max(RECENT, cfg.health.empty_runs))
-                total, given_up = store.conn.execute(
-                    "SELECT COUNT(*), COALESCE(SUM(attempts >= ?), 0) FROM failures WHERE source = ?",
-                    (cfg.crawl.retry_max_attempts, source),
-                ).fetchone()
-                failures[source] = (int(total), int(given_up))
+                failures[source] = store.failure_counts(source, max_attempts=cfg.crawl.retry_max_attempts)
 
     daemon = evaluate_daemon(meta, now=now, heartbeat_interval=cfg.schedule.heartbeat_interval)
     jobs: dict[str, Any] = json.loads(meta.get("daemon:jobs") or "{}")

@@ -197,7 +197,9 @@ class EastmoneySpider(WireSpider):
         entry = ListEntry.from_context(context) if "info_code" in context else None
         key = f"eastmoney:{context['article_id']}"
         try:
-            item = extract_article_page(self.text_of(response), entry, url=entry.url if entry else response.url)
+            item = extract_article_page(
+                self.text_of(response), entry, url=entry.url if entry else response.url
+            )
         except ExtractionError as err:
             self.fail(
                 key=key,
