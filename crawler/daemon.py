@@ -66,7 +66,7 @@ HOUSEKEEPING: tuple[Housekeeping, ...] = (
     Housekeeping("retry", ("crawl",), ScheduleJob(enabled=False, interval=3600.0, jitter=60.0)),
     Housekeeping(
         "catchup",
-        ("backfill", "--since", "{yesterday}"),  # every enabled source that can backfill
+        ("backfill", "{catch_up_sources}", "--since", "{yesterday}"),
         ScheduleJob(cron="30 3 * * *", jitter=300.0),
     ),
     Housekeeping(
@@ -102,10 +102,15 @@ def job_specs(cfg: Config) -> list[JobSpec]:
             specs.append(JobSpec(f"crawl:{source}", ("crawl", source), spec, source))
     for hk in HOUSEKEEPING:
         spec = cfg.schedule.jobs.get(hk.name, hk.default)
-        if hk.name == "catchup" and not catch_up_sources(cfg):
-            continue
+        args = hk.args
+        if "{catch_up_sources}" in args:
+            names = catch_up_sources(cfg)
+            if not names:
+                continue
+            at = args.index("{catch_up_sources}")
+            args = (*args[:at], *names, *args[at + 1 :])
         if spec.enabled:
-            specs.append(JobSpec(f"housekeeping:{hk.name}", hk.args, spec))
+            specs.append(JobSpec(f"housekeeping:{hk.name}", args, spec))
     return specs
 
 

@@ -1,4 +1,4 @@
-"""``wiremirror backfill [SOURCE] --since DATE [--until DATE]``: mirror old days from the day archive.
+"""``wiremirror backfill [SOURCE...] --since DATE [--until DATE]``: mirror old days from the day archive.
 
 A source that can backfill (``Source.backfill`` in crawler.sources: its spider reads given days
 through its ``archive_days`` argument) is walked day by day; without SOURCE, every enabled one is.
@@ -33,13 +33,15 @@ RESULT_PREFIX = "backfill-day: "
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "backfill", help="mirror past days from the 中国新闻网 day archive (resumable)", description=__doc__
+        "backfill",
+        help="mirror past days of the sources that keep day archives (resumable)",
+        description=__doc__,
     )
     parser.add_argument(
-        "source",
-        nargs="?",
-        choices=backfill_sources(),
-        help="the source to backfill (default: every enabled one)",
+        "sources",
+        nargs="*",
+        metavar="SOURCE",  # no choices=: argparse refuses an empty list against them (3.11)
+        help=f"the sources to backfill, of {', '.join(backfill_sources())} (default: every enabled one)",
     )
     parser.add_argument("--since", type=_day, help="oldest day to mirror (YYYY-MM-DD)")
     parser.add_argument("--until", type=_day, help="newest day to mirror (default: today, Beijing time)")
@@ -150,10 +152,10 @@ def _raise_stop(signum: int, frame: object) -> None:
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if args.day is not None:
-        if args.source is None:
-            print("wiremirror backfill: --day needs a SOURCE", file=sys.stderr)
+        if len(args.sources) != 1:
+            print("wiremirror backfill: --day needs one SOURCE", file=sys.stderr)
             return EXIT_USAGE
-        return run_day(config, args.source, args.day, args.log_level)
+        return run_day(config, args.sources[0], args.day, args.log_level)
     from crawler.timeutil import now_beijing
 
     today = now_beijing().date()
@@ -167,12 +169,19 @@ def run(args: argparse.Namespace) -> int:
     if args.max_days < 0:
         print("wiremirror backfill: --max-days must be >= 0", file=sys.stderr)
         return EXIT_USAGE
-    if args.source is not None and not config.sources[args.source].enabled:
-        print(f"wiremirror backfill: source {args.source} is disabled in the configuration", file=sys.stderr)
+    if unknown := [n for n in args.sources if n not in backfill_sources()]:
+        print(
+            f"wiremirror backfill: {unknown[0]!r} cannot be backfilled (can: {', '.join(backfill_sources())})",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
-    names = (
-        [args.source] if args.source else [n for n in backfill_sources() if config.sources[n].can_backfill()]
-    )
+    for name in args.sources:
+        if not config.sources[name].enabled:
+            print(f"wiremirror backfill: source {name} is disabled in the configuration", file=sys.stderr)
+            return EXIT_USAGE
+    names = args.sources or [
+        n for n in backfill_sources() if config.sources[n].enabled and config.sources[n].can_backfill()
+    ]
     if not names:
         print("wiremirror backfill: no enabled source can backfill", file=sys.stderr)
         return EXIT_USAGE
