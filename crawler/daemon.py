@@ -235,8 +235,18 @@ class JobResult:
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    """A stop request goes to the job alone, a kill to its whole process group.
+
+    A job stops its own helpers (``wiremirror crawl`` of several sources forwards the signal to
+    each of its children once); signalling the group as well would give every helper the signal
+    twice, which Scrapy takes as "force an unclean shutdown". A kill must reach everything, and
+    once a job has ended, anything still in its group is killed (JobRunner.run).
+    """
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, sig)  # the child leads its own group: its helpers get the signal too
+        if sig == signal.SIGKILL:
+            os.killpg(proc.pid, sig)  # the child leads its own group
+        else:
+            os.kill(proc.pid, sig)
 
 
 class JobRunner:
@@ -323,6 +333,7 @@ class JobRunner:
         finally:
             with self._lock:
                 self._children.pop(spec.id, None)
+            _signal_group(proc, signal.SIGKILL)  # whatever the job left running in its group goes with it
         duration = time.monotonic() - started
         result.last_exit, result.last_duration, result.running = code, round(duration, 3), False
         self._log_exit(spec, code, duration, timed_out)

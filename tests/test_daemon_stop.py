@@ -112,3 +112,61 @@ def test_interrupted_runs_are_neither_failures_nor_empty_nor_stuck() -> None:
     assert verdict.reasons == ()
     mixed = [interrupted[0], run(4, "ok", listed=20, known=20), interrupted[1], run(5, "ok", listed=3, new=3)]
     assert evaluate_source("eastmoney", mixed, health, now=now, stale_after=600.0).reasons == ()
+
+
+def test_the_daemon_stops_a_multi_source_crawl_with_one_signal_per_crawl(
+    tmp_path: Path, loopback: LoopbackServer
+) -> None:
+    """``wiremirror crawl`` of two sources forwards a stop to its children; the daemon must not signal
+    them as well, or each gets SIGTERM twice and Scrapy drops what is in flight."""
+    import threading
+
+    from crawler.config import ScheduleJob, load_config
+    from crawler.daemon import JobRunner, JobSpec
+    from tests.conftest import DEMO_DATA
+
+    slow_eastmoney(loopback, delay=30.0)
+    loopback.load_manifest(DEMO_DATA / "chinanews")
+    cfg = load_config(write_config(tmp_path, loopback_config(loopback)))
+    runner = JobRunner(cfg)
+    spec = JobSpec("housekeeping:retry", ("crawl",), ScheduleJob(interval=3600.0))
+    codes: list[int | None] = []
+    job = threading.Thread(target=lambda: codes.append(runner.run(spec, timeout=300)))
+    job.start()
+    wait_for(in_flight(loopback), 120, "article requests in flight")
+    runner.signal_children(signal.SIGTERM)  # what the daemon's stopper does on shutdown
+    job.join(timeout=180)
+    assert codes == [EXIT_INTERRUPTED]
+    log = next((tmp_path / "state" / "logs" / "eastmoney").glob("*.log")).read_text(encoding="utf-8")
+    assert "shutting down gracefully" in log
+    assert "twice" not in log and "unclean" not in log, log
+    outcomes = runs(tmp_path)
+    assert len(outcomes) == 2 and all(finished for _, finished in outcomes)  # both runs closed
+    assert {outcome for outcome, _ in outcomes} <= {"interrupted", "ok"}
+    assert "interrupted" in {outcome for outcome, _ in outcomes}  # the slow one was stopped, not failed
+
+
+def test_a_stop_reaches_the_job_itself_and_only_a_kill_its_whole_group(tmp_path: Path) -> None:
+    """The job leads its process group; a graceful stop goes to it alone (it stops its own helpers,
+    once), a kill to the whole group. A helper that was signalled too would have it twice."""
+    import threading
+
+    from crawler.config import ScheduleJob, parse_config
+    from crawler.daemon import JobRunner, JobSpec
+
+    marks = tmp_path / "signals"
+    started = tmp_path / "started"
+    script = (
+        f'trap "echo leader >> {marks}; exit 0" TERM; '
+        f'(trap "echo helper >> {marks}" TERM; while :; do sleep 0.05; done) & '
+        f"touch {started}; wait"
+    )
+    cfg = parse_config({"state": {"dir": "state"}}, base_dir=str(tmp_path))
+    runner = JobRunner(cfg, prefix=["sh", "-c", script, "job"])
+    spec = JobSpec("crawl:stub", (), ScheduleJob(interval=3600.0), source="stub")
+    job = threading.Thread(target=runner.run, args=(spec, 120))
+    job.start()
+    wait_for(started.exists, 60, "the stub job")
+    runner.signal_children(signal.SIGTERM)
+    job.join(timeout=60)
+    assert marks.read_text(encoding="utf-8").split() == ["leader"]
