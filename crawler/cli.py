@@ -12,7 +12,7 @@ import sys
 
 from crawler.config import ConfigError
 
-COMMANDS = ("crawl", "fetch", "status", "schedule", "backfill", "archive", "init_site", "demo")
+COMMANDS = ("crawl", "fetch", "status", "schedule", "backfill", "archive", "init_site", "site", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

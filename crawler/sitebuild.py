@@ -24,6 +24,8 @@ post's article is indexed (``data-pagefind-body``).
 from __future__ import annotations
 
 import calendar
+import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -35,6 +37,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +53,7 @@ BUILDERS = ("jekyll", "hugo")
 HUGO_SITE = Path(__file__).parent / "hugo_site"
 ARCHIVE_DIR = "archive"
 WORK_DIR = ".wiremirror-build"  # inside the site: hard links need one file system; Jekyll skips dot folders
-SCAN_CACHE_VERSION = 1
+SCAN_CACHE_VERSION = 2
 _HEAD_BYTES = 4096  # the front matter of our posts is well under 1 KiB
 _SIMPLE_LINE = re.compile(r"^(?P<key>date|categories|category):[ \t]*(?P<value>.*?)[ \t]*$", re.MULTILINE)
 _PLAIN_SCALAR = re.compile(r"^[A-Za-z0-9_.()\-+: ]*$")
@@ -68,6 +71,13 @@ class PostEntry:
     url: str  # /zhongguoxinwenwang/2022/04/08/NW….html
     day: str  # YYYY-MM-DD of the post's date in Beijing time (the site's timezone)
     categories: tuple[str, ...]  # as written (case kept: the category page slug)
+    when: str = ""  # ISO date-time in Beijing time, for ordering ("" when the post has none)
+    stamp: tuple[int, int] = (0, 0)  # (mtime_ns, size): a shard is rebuilt when one of its files changes
+
+    @property
+    def content_path(self) -> str:
+        """Where the Hugo build links this file: its URL's path, so Hugo gives it the same URL."""
+        return self.url.lstrip("/").removesuffix(".html") + ".md"
 
 
 @dataclass(slots=True)
@@ -76,8 +86,9 @@ class BuildReport:
     posts: int = 0
     archive_pages_written: int = 0
     seconds: dict[str, float] = field(default_factory=dict)  # phase → wall seconds
-    peak_rss_mb: float = 0.0  # of the builder process (and its children)
+    peak_rss_mb: float = 0.0  # the largest builder process (Jekyll, Hugo or Pagefind)
     dest: str = ""
+    shards_built: list[str] = field(default_factory=list)  # Hugo: the periods rebuilt this run
 
 
 # -- reading the posts -----------------------------------------------------------------------
@@ -128,17 +139,18 @@ def post_entry(relpath: str, head: str, archive_dir: str) -> PostEntry | None:
         return None
     date_value, cats_value = values
     when, _ = parse_post_date(date_value)
+    stamp = when.isoformat() if when else ""
+    cats = _categories(cats_value)
     if relpath.startswith(archive_dir + "/"):
         day = when.date().isoformat() if when else (match["date"] if match else "")
-        return PostEntry(relpath, f"/{archive_dir}/{Path(name).stem}.html", day, _categories(cats_value))
+        return PostEntry(relpath, f"/{archive_dir}/{Path(name).stem}.html", day, cats, stamp)
     if match is None:
         return None
     day = when.date().isoformat() if when else match["date"]
-    cats = _categories(cats_value)
     # Jekyll's :categories: downcased, duplicates dropped, joined with "/"
     lowered = list(dict.fromkeys(c.lower() for c in cats))
     prefix = "".join(f"/{c}" for c in lowered)
-    return PostEntry(relpath, f"{prefix}/{day.replace('-', '/')}/{match['slug']}.html", day, cats)
+    return PostEntry(relpath, f"{prefix}/{day.replace('-', '/')}/{match['slug']}.html", day, cats, stamp)
 
 
 def _post_files(site: Path, archive_dir: str) -> Iterator[tuple[str, os.stat_result]]:
@@ -166,20 +178,20 @@ def scan_posts(site: Path, archive_dir: str, cache: Path | None = None) -> list[
     fresh: dict[str, list[Any]] = {}
     entries: list[PostEntry] = []
     for relpath, st in _post_files(site, archive_dir):
-        stamp = [st.st_mtime_ns, st.st_size]
+        stamp = (st.st_mtime_ns, st.st_size)
         cached = known.get(relpath)
-        if cached is not None and cached[:2] == stamp:
+        if cached is not None and tuple(cached[:2]) == stamp:
             fresh[relpath] = cached
             if cached[2] is not None:
-                entries.append(PostEntry(relpath, cached[2], cached[3], tuple(cached[4])))
+                entries.append(PostEntry(relpath, cached[2], cached[3], tuple(cached[4]), cached[5], stamp))
             continue
         with open(site / relpath, encoding="utf-8", errors="replace") as f:
             entry = post_entry(relpath, f.read(_HEAD_BYTES), archive_dir)
         if entry is None:
-            fresh[relpath] = [*stamp, None, None, None]
+            fresh[relpath] = [*stamp, None, None, None, None]
         else:
-            fresh[relpath] = [*stamp, entry.url, entry.day, list(entry.categories)]
-            entries.append(entry)
+            fresh[relpath] = [*stamp, entry.url, entry.day, list(entry.categories), entry.when]
+            entries.append(dataclasses.replace(entry, stamp=stamp))
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp")
@@ -194,7 +206,9 @@ def scan_posts(site: Path, archive_dir: str, cache: Path | None = None) -> list[
 
 
 def _page(meta: dict[str, Any]) -> str:
-    dumped = yaml.safe_dump(meta, allow_unicode=True, sort_keys=False, default_flow_style=False, width=1 << 30)
+    dumped = yaml.safe_dump(
+        meta, allow_unicode=True, sort_keys=False, default_flow_style=False, width=1 << 30
+    )
     return f"---\n{dumped}---\n"
 
 
@@ -278,8 +292,8 @@ def category_months(entries: Iterable[PostEntry]) -> dict[str, list[str]]:
     return {cat: sorted(months, reverse=True) for cat, months in found.items()}
 
 
-def write_archive_pages(site: Path, entries: list[PostEntry]) -> int:
-    """Write the date-archive and category-month pages and the index data; how many changed.
+def write_archive_pages(site: Path, entries: list[PostEntry]) -> tuple[list[str], int]:
+    """Write the date-archive and category-month pages and the index data: (their paths, how many changed).
 
     ``_data/wiremirror_archive.json`` (months per category, days per month) lets the category
     and calendar pages link their periods without scanning every post in Liquid.
@@ -299,22 +313,20 @@ def write_archive_pages(site: Path, entries: list[PostEntry]) -> int:
     text = json.dumps(data, ensure_ascii=False, sort_keys=True, indent=0) + "\n"
     if store.write("_data/wiremirror_archive.json", text):
         written += 1
-    return written
+    return sorted(pages), written
 
 
 # -- builders --------------------------------------------------------------------------------
 
 
-def _run(cmd: list[str], *, cwd: Path | None = None, timeout: float = 3600) -> tuple[str, float]:
-    """Run a builder; its output and the peak RSS (MB) of the children so far."""
+def _run(cmd: list[str], *, cwd: Path | None = None, timeout: float = 3600) -> str:
+    """Run a builder; its output (a failure raises with the output's end)."""
     env = {**os.environ, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "JEKYLL_ENV": "production"}
-    proc = subprocess.run(
-        cmd, cwd=cwd, capture_output=True, text=True, env=env, timeout=timeout, check=False
-    )
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, timeout=timeout, check=False)
     output = proc.stdout + proc.stderr
     if proc.returncode != 0:
         raise SiteBuildError(f"{Path(cmd[0]).name} failed ({proc.returncode}):\n{output[-4000:]}")
-    return output, _children_peak_mb()
+    return output
 
 
 def _children_peak_mb() -> float:
@@ -339,61 +351,139 @@ def hugo_binary() -> str:
 
 
 def _link(src: Path, dst: Path) -> None:
-    """Hard link (no copy, the post stays one file); a copy where links are not possible."""
+    """Hard link (no copy: a post stays one file on disk); a copy where links are not possible."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.link(src, dst)
+    except FileExistsError:
+        tmp = dst.with_name(f".wm-{os.getpid()}-{dst.name}")
+        os.link(src, tmp)
+        os.replace(tmp, dst)
     except OSError:
         shutil.copy2(src, dst)
 
 
-def stage_hugo(site: Path, entries: list[PostEntry], work: Path, *, base_url: str) -> Path:
-    """A Hugo project whose content is the site's own files, hard-linked at their URL's path.
+# -- Hugo, by period --------------------------------------------------------------------------
+#
+# One Hugo run per period keeps memory bounded by the period, not the archive, and lets a run
+# rebuild only what changed: a new post rebuilds its week, its month's lists and the top pages.
+#   week:YYYY-Www   renders the week's posts and day pages (and the Pagefind bundle of the week);
+#                   the neighbours of its first/last post in each category are staged as well, so
+#                   previous/next links cross the week boundary (their pages are not kept).
+#   month:YYYY-MM   renders the month's calendar and category-month pages; its posts are listed,
+#                   never rendered.
+#   top             home, feed, category pages, categories, archive index, search, 404, assets;
+#                   lists the newest posts overall and per category.
 
-    Hugo takes a page's URL from its path (``uglyURLs``), so linking a post at
-    ``content/<categories>/YYYY/MM/DD/<slug>.md`` gives it Jekyll's permalink without touching it.
-    """
-    project = work / "hugo"
-    content = project / "content"
-    if content.exists():
-        shutil.rmtree(content)
-    content.mkdir(parents=True)
-    for entry in entries:
-        _link(site / entry.relpath, content / (entry.url.lstrip("/").removesuffix(".html") + ".md"))
-    for folder in (CATEGORY_DIR, ARCHIVE_DIR):
-        base = site / folder
-        for path in sorted(base.rglob("*.html")) if base.is_dir() else []:
-            # front matter only; linked as .md because Hugo refuses HTML content by default
-            _link(path, (content / path.relative_to(site)).with_suffix(".md"))
-    for page in (HUGO_SITE / "content").rglob("*"):
-        if page.is_file():
-            target = content / page.relative_to(HUGO_SITE / "content")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(page, target)
-    data = project / "data"
-    data.mkdir(exist_ok=True)
-    archive_json = site / "_data" / "wiremirror_archive.json"
-    if archive_json.is_file():
-        shutil.copyfile(archive_json, data / "wiremirror_archive.json")
-    config = _hugo_config(site, base_url)
-    (project / "hugo.json").write_text(json.dumps(config, ensure_ascii=False, indent=1), encoding="utf-8")
-    return project
+TOP_NEWEST = 50  # newest posts on the home page and on each category page
 
 
-def _hugo_config(site: Path, base_url: str) -> dict[str, Any]:
-    """Hugo's config from the Jekyll _config.yml (title, description, url, feed size)."""
+@dataclass(slots=True)
+class Shard:
+    name: str  # week:2026-W48, month:2026-11, top
+    render: list[PostEntry] = field(default_factory=list)  # posts whose pages this shard writes
+    listed: list[PostEntry] = field(default_factory=list)  # posts it only links to (not rendered)
+    stubs: list[str] = field(default_factory=list)  # site files (front matter only) it renders
+
+    @property
+    def key(self) -> str:
+        return self.name.replace(":", "-")
+
+
+def week_of(day: str) -> str:
+    year, week, _ = date.fromisoformat(day).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _order(entry: PostEntry) -> tuple[str, str]:
+    return (entry.when or entry.day, entry.relpath)
+
+
+def plan_shards(entries: list[PostEntry], stubs: Iterable[str]) -> list[Shard]:
+    """Which Hugo run renders which post and page (see the comment above)."""
+    shards: dict[str, Shard] = {"top": Shard("top")}
+
+    def shard(name: str) -> Shard:
+        return shards.setdefault(name, Shard(name))
+
+    dated = sorted((e for e in entries if e.day), key=_order)
+    by_cat: dict[str, list[PostEntry]] = defaultdict(list)
+    for entry in dated:
+        shard(f"week:{week_of(entry.day)}").render.append(entry)
+        shard(f"month:{entry.day[:7]}").listed.append(entry)
+        section = entry.url.strip("/").split("/", 1)[0]
+        by_cat[section].append(entry)
+    for rel in stubs:
+        parts = rel.removesuffix(".html").split("/")
+        if parts[0] == ARCHIVE_DIR and len(parts) == 4:
+            shard(f"week:{week_of('-'.join(parts[1:]))}").stubs.append(rel)
+        elif parts[0] == ARCHIVE_DIR and len(parts) == 3:
+            shard(f"month:{parts[1]}-{parts[2]}").stubs.append(rel)
+        elif parts[0] == CATEGORY_DIR and len(parts) == 3:
+            shard(f"month:{parts[2]}").stubs.append(rel)
+        else:
+            shards["top"].stubs.append(rel)
+    # previous/next across week boundaries: stage each chain's neighbours with the week
+    for chain in by_cat.values():
+        for i, entry in enumerate(chain):
+            week = f"week:{week_of(entry.day)}"
+            for j in (i - 1, i + 1):
+                if 0 <= j < len(chain) and week_of(chain[j].day) != week_of(entry.day):
+                    shards[week].listed.append(chain[j])
+    newest = dated[::-1]
+    top = {e.relpath: e for e in newest[:TOP_NEWEST]}
+    for chain in by_cat.values():
+        top.update((e.relpath, e) for e in chain[::-1][:TOP_NEWEST])
+    shards["top"].listed = sorted(top.values(), key=_order)
+    return sorted(shards.values(), key=lambda s: s.name)
+
+
+def _templates_digest(site: Path) -> str:
+    digest = hashlib.sha256()
+    for base in (HUGO_SITE, site / "assets"):
+        for path in sorted(base.rglob("*")) if base.is_dir() else []:
+            if path.is_file():
+                digest.update(path.relative_to(base).as_posix().encode() + b"\0" + path.read_bytes())
+    if (site / "_config.yml").is_file():
+        digest.update((site / "_config.yml").read_bytes())
+    return digest.hexdigest()
+
+
+def _fingerprint(site: Path, shard: Shard, templates: str, base_url: str) -> str:
+    digest = hashlib.sha256(f"{templates}\0{base_url}\0{shard.name}".encode())
+    for group in (shard.render, shard.listed):
+        for e in group:
+            digest.update(f"{e.relpath}\0{e.stamp}\0".encode())
+        digest.update(b"\1")
+    for rel in shard.stubs:
+        st = (site / rel).stat()
+        digest.update(f"{rel}\0{st.st_mtime_ns}\0{st.st_size}\0".encode())
+    return digest.hexdigest()
+
+
+def _hugo_config(site: Path, shard: Shard, base_url: str) -> dict[str, Any]:
+    """Hugo's config from the Jekyll _config.yml (title, description, url, timezone, feed size)."""
     jekyll = _read_yaml(site / "_config.yml")
     feed = jekyll.get("feed") if isinstance(jekyll.get("feed"), dict) else {}
     url = base_url or str(jekyll.get("url") or "http://127.0.0.1/")
+    top = shard.name == "top"
+    mounts = [
+        {"source": "content", "target": "content"},
+        {"source": str(HUGO_SITE / "layouts"), "target": "layouts"},
+    ]
+    if top and (site / "assets").is_dir():
+        mounts.append({"source": str(site / "assets"), "target": "static/assets"})
+    if (site / "_data").is_dir():
+        mounts.append({"source": str(site / "_data"), "target": "data"})
     return {
         "baseURL": url.rstrip("/") + "/",
         "title": str(jekyll.get("title") or ""),
         "locale": str(jekyll.get("lang") or "zh-CN"),
         "timeZone": str(jekyll.get("timezone") or "Asia/Shanghai"),
-        "uglyURLs": True,
+        "uglyURLs": True,  # /a/b.html, as Jekyll writes them
         "disablePathToLower": True,  # Jekyll keeps the case of file names (NW…)
-        "buildFuture": True,
-        "disableKinds": ["taxonomy", "term", "sitemap", "robotsTXT"],
+        "buildFuture": True,  # _config.yml future: true
+        "disableKinds": ["taxonomy", "term", "sitemap", "robotsTXT", *([] if top else ["home", "404"])],
         "taxonomies": {},
         "params": {
             "description": str(jekyll.get("description") or ""),
@@ -404,7 +494,6 @@ def _hugo_config(site: Path, base_url: str) -> dict[str, Any]:
             "atom": {
                 "mediaType": "application/atom+xml",
                 "baseName": "feed",
-                "isPlainText": False,
                 "rel": "alternate",
                 "noUgly": True,
             }
@@ -413,15 +502,7 @@ def _hugo_config(site: Path, base_url: str) -> dict[str, Any]:
         "outputs": {"home": ["html", "atom"], "section": ["html"], "page": ["html"]},
         "cascade": [{"target": {"kind": "section"}, "build": {"render": "never", "list": "always"}}],
         "markup": {"goldmark": {"renderer": {"unsafe": True}}},  # bodies are sanitised HTML already
-        "module": {
-            "mounts": [
-                {"source": "content", "target": "content"},
-                {"source": "data", "target": "data"},
-                {"source": str(HUGO_SITE / "layouts"), "target": "layouts"},
-                {"source": str(site / "assets"), "target": "static/assets"},
-            ]
-        },
-        "minify": {"minifyOutput": False},
+        "module": {"mounts": mounts},
     }
 
 
@@ -433,22 +514,160 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def build_hugo(project: Path, dest: Path) -> tuple[str, float]:
-    cmd = [hugo_binary(), "--source", str(project), "--destination", str(dest), "--cleanDestinationDir"]
-    cmd += ["--logLevel", "warn", "--noBuildLock"]
-    return _run(cmd)
+_NEVER_RENDER = "---\ncascade:\n  build:\n    render: link\n    list: always\n---\n"  # linked, not written
 
 
-def build_jekyll(site: Path, dest: Path) -> tuple[str, float]:
+def stage_shard(site: Path, shard: Shard, project: Path, *, base_url: str) -> None:
+    """The shard's Hugo project: the site's own files hard-linked at their URL's path.
+
+    Hugo takes a page's URL from its path (``uglyURLs``), so linking a post at
+    ``content/<categories>/YYYY/MM/DD/<slug>.md`` gives it Jekyll's permalink, file untouched.
+    """
+    if project.exists():
+        shutil.rmtree(project)
+    content = project / "content"
+    content.mkdir(parents=True)
+    for entry in [*shard.render, *shard.listed]:
+        _link(site / entry.relpath, content / entry.content_path)
+    if not shard.render and shard.listed:
+        # lists only: every post section is "never render" (a section's cascade reaches its pages)
+        for section in {e.content_path.split("/", 1)[0] for e in shard.listed}:
+            (content / section / "_index.md").write_text(_NEVER_RENDER, encoding="utf-8")
+    for rel in shard.stubs:
+        # front matter only; linked as .md because Hugo refuses HTML content by default
+        _link(site / rel, (content / rel).with_suffix(".md"))
+    if shard.name == "top":
+        for page in (HUGO_SITE / "content").rglob("*.md"):
+            shutil.copyfile(page, content / page.relative_to(HUGO_SITE / "content"))
+    config = _hugo_config(site, shard, base_url)
+    (project / "hugo.json").write_text(json.dumps(config, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def _sync(out: Path, dest: Path, skip: set[str], old: Iterable[str]) -> list[str]:
+    """Link the shard's output into ``dest``; remove what its previous build wrote and this one did not."""
+    written: list[str] = []
+    for root, _dirs, files in os.walk(out):
+        for name in files:
+            path = Path(root) / name
+            rel = path.relative_to(out).as_posix()
+            if rel in skip:
+                continue
+            _link(path, dest / rel)
+            written.append(rel)
+    for rel in set(old) - set(written):
+        (dest / rel).unlink(missing_ok=True)
+    return sorted(written)
+
+
+def build_hugo(
+    site: Path,
+    entries: list[PostEntry],
+    stubs: list[str],
+    dest: Path,
+    *,
+    base_url: str = "",
+    search: bool = True,
+    full: bool = False,
+    report: BuildReport | None = None,
+) -> list[str]:
+    """Build every shard whose inputs changed (all with ``full``); the Pagefind bundles, newest first."""
+    work = site / WORK_DIR
+    state_path = work / "shards.json"
+    state: dict[str, Any] = {}
+    if not full and state_path.is_file() and dest.is_dir():
+        try:
+            state = json.loads(state_path.read_text(encoding="utf-8"))
+        except ValueError:
+            state = {}
+    elif dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    templates = _templates_digest(site)
+    shards = plan_shards(entries, stubs)
+    hugo = hugo_binary()
+    fresh: dict[str, Any] = {}
+    for shard in shards:
+        fingerprint = _fingerprint(site, shard, templates, f"{base_url}\0{search}")
+        previous = state.get(shard.name) or {}
+        if shard.name != "top" and previous.get("fingerprint") == fingerprint:
+            fresh[shard.name] = previous
+            continue
+        project, out = work / "hugo" / shard.key, work / "out" / shard.key
+        stage_shard(site, shard, project, base_url=base_url)
+        _run([hugo, "--source", str(project), "--destination", str(out), "--cleanDestinationDir",
+              "--logLevel", "warn", "--noBuildLock"])  # fmt: skip
+        if search and shard.name.startswith("week:"):
+            build_search(out, out / "pagefind" / shard.key)
+        own = {e.url.lstrip("/") for e in shard.render}
+        skip = {e.url.lstrip("/") for e in shard.listed} - own  # neighbours: their own week keeps them
+        files = _sync(out, dest, skip, previous.get("files", []))
+        fresh[shard.name] = {"fingerprint": fingerprint, "files": files}
+        shutil.rmtree(project)
+        shutil.rmtree(out)
+        if report is not None:
+            report.shards_built.append(shard.name)
+    for name in set(state) - set(fresh):  # a period with nothing left in it
+        for rel in state[name].get("files", []):
+            (dest / rel).unlink(missing_ok=True)
+    tmp = state_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(fresh), encoding="utf-8")
+    os.replace(tmp, state_path)
+    return [s.key for s in reversed(shards) if s.name.startswith("week:")] if search else []
+
+
+# -- Jekyll and search ------------------------------------------------------------------------
+
+
+def build_jekyll(site: Path, dest: Path) -> None:
     jekyll = shutil.which("jekyll")
     if jekyll is None:
         raise SiteBuildError("jekyll is not installed (Debian: apt-get install jekyll ruby-jekyll-feed)")
-    return _run([jekyll, "build", "--safe", "--source", str(site), "--destination", str(dest)])
+    _run([jekyll, "build", "--safe", "--source", str(site), "--destination", str(dest)])
 
 
-def build_search(dest: Path) -> tuple[str, float]:
-    """Pagefind over the built site (Chinese: the extended build segments words)."""
-    return _run([sys.executable, "-m", "pagefind", "--site", str(dest), "--silent"])
+def build_search(site: Path, output: Path) -> None:
+    """Pagefind over built pages (the extended build segments Chinese); posts only (data-pagefind-body)."""
+    _run([sys.executable, "-m", "pagefind", "--site", str(site), "--output-path", str(output), "--silent"])
+
+
+SEARCH_MARKER = '<div id="search" data-wiremirror-search>'
+
+
+def enable_search_page(dest: Path, bundles: list[str]) -> bool:
+    """Put Pagefind's UI into the built search page, with every bundle (newest first).
+
+    The script goes in only here, after an index exists: no other page carries a script, and a
+    plain ``jekyll build`` (GitHub Pages without this step) has a search page that says why not.
+    """
+    page = dest / "search.html"
+    if not bundles or not page.is_file():
+        return False
+    text = page.read_text(encoding="utf-8")
+    start = text.find(SEARCH_MARKER)
+    end = text.find("</div>", start)
+    if start < 0 or end < 0:
+        return False
+    paths = [f"/pagefind/{b}/" for b in bundles]
+    options = {
+        "element": "#search",
+        "bundlePath": paths[0],
+        "mergeIndex": [{"bundlePath": p} for p in paths[1:]],
+        "showSubResults": False,
+        "showImages": False,
+        "resetStyles": False,
+        "translations": {"placeholder": "搜索标题和正文", "zero_results": "没有找到 [SEARCH_TERM]"},
+    }
+    ui = (
+        f'<link rel="stylesheet" href="{paths[0]}pagefind-ui.css">'
+        f'<script src="{paths[0]}pagefind-ui.js"></script>'
+        '<div id="search"></div><script>window.addEventListener("DOMContentLoaded",function(){'
+        f"var ui=new PagefindUI({json.dumps(options, ensure_ascii=False)});"
+        'var q=new URLSearchParams(window.location.search).get("q");if(q){ui.triggerSearch(q);}});</script>'
+    )
+    tmp = page.with_name(".search.html.tmp")
+    tmp.write_text(text[:start] + ui + text[end + len("</div>") :], encoding="utf-8")
+    os.replace(tmp, page)
+    return True
 
 
 def build_site(
@@ -459,6 +678,7 @@ def build_site(
     archive_dir: str = "old_post",
     search: bool = True,
     base_url: str = "",
+    full: bool = False,
 ) -> BuildReport:
     """Scan the posts, write the archive pages, build with ``builder``, index for search."""
     if builder not in BUILDERS:
@@ -470,22 +690,26 @@ def build_site(
     started = time.perf_counter()
     entries = scan_posts(site, archive_dir, work / "scan.json")
     report.posts = len(entries)
-    report.archive_pages_written = write_archive_pages(site, entries)
+    stubs, report.archive_pages_written = write_archive_pages(site, entries)
     report.seconds["scan"] = round(time.perf_counter() - started, 2)
     phase = time.perf_counter()
     if builder == "hugo":
-        project = stage_hugo(site, entries, work, base_url=base_url)
-        report.seconds["stage"] = round(time.perf_counter() - phase, 2)
-        phase = time.perf_counter()
-        _, peak = build_hugo(project, dest)
+        stubs += sorted(p.relative_to(site).as_posix() for p in (site / CATEGORY_DIR).glob("*.html"))
+        bundles = build_hugo(
+            site, entries, stubs, dest, base_url=base_url, search=search, full=full, report=report
+        )
+        report.seconds["build"] = round(time.perf_counter() - phase, 2)
     else:
-        _, peak = build_jekyll(site, dest)
-    report.seconds["build"] = round(time.perf_counter() - phase, 2)
-    report.peak_rss_mb = round(peak, 1)
+        build_jekyll(site, dest)
+        report.seconds["build"] = round(time.perf_counter() - phase, 2)
+        bundles = []
+        if search:
+            phase = time.perf_counter()
+            build_search(dest, dest / "pagefind" / "all")
+            bundles = ["all"]
+            report.seconds["search"] = round(time.perf_counter() - phase, 2)
     if search:
-        phase = time.perf_counter()
-        _, peak = build_search(dest)
-        report.seconds["search"] = round(time.perf_counter() - phase, 2)
-        report.peak_rss_mb = round(max(report.peak_rss_mb, peak), 1)
+        enable_search_page(dest, bundles)
+    report.peak_rss_mb = round(_children_peak_mb(), 1)
     report.seconds["total"] = round(time.perf_counter() - started, 2)
     return report
