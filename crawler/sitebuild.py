@@ -88,7 +88,7 @@ class BuildReport:
     seconds: dict[str, float] = field(default_factory=dict)  # phase → wall seconds
     peak_rss_mb: float = 0.0  # the largest builder process (Jekyll, Hugo or Pagefind)
     dest: str = ""
-    shards_built: list[str] = field(default_factory=list)  # Hugo: the periods rebuilt this run
+    shards_built: dict[str, float] = field(default_factory=dict)  # Hugo: period rebuilt → seconds
 
 
 # -- reading the posts -----------------------------------------------------------------------
@@ -435,7 +435,14 @@ def plan_shards(entries: list[PostEntry], stubs: Iterable[str]) -> list[Shard]:
     for chain in by_cat.values():
         top.update((e.relpath, e) for e in chain[::-1][:TOP_NEWEST])
     shards["top"].listed = sorted(top.values(), key=_order)
-    return sorted(shards.values(), key=lambda s: s.name)
+    # build order: the weeks (newest first: a new post's page is out soonest), the top pages, the
+    # months' lists (the slowest to build: every post of the month is read)
+    rank = {"week": 0, "top": 1, "month": 2}
+    return sorted(shards.values(), key=lambda s: (rank[s.name.split(":")[0]], _desc(s.name)))
+
+
+def _desc(name: str) -> tuple[int, ...]:
+    return tuple(-ord(c) for c in name)
 
 
 def _templates_digest(site: Path) -> str:
@@ -483,6 +490,7 @@ def _hugo_config(site: Path, shard: Shard, base_url: str) -> dict[str, Any]:
         "uglyURLs": True,  # /a/b.html, as Jekyll writes them
         "disablePathToLower": True,  # Jekyll keeps the case of file names (NW…)
         "buildFuture": True,  # _config.yml future: true
+        "hasCJKLanguage": True,  # summaries (the head's description) counted in characters
         "disableKinds": ["taxonomy", "term", "sitemap", "robotsTXT", *([] if top else ["home", "404"])],
         "taxonomies": {},
         "params": {
@@ -543,15 +551,13 @@ def stage_shard(site: Path, shard: Shard, project: Path, *, base_url: str) -> No
     (project / "hugo.json").write_text(json.dumps(config, ensure_ascii=False, indent=1), encoding="utf-8")
 
 
-def _sync(out: Path, dest: Path, skip: set[str], old: Iterable[str]) -> list[str]:
+def _sync(out: Path, dest: Path, old: Iterable[str]) -> list[str]:
     """Link the shard's output into ``dest``; remove what its previous build wrote and this one did not."""
     written: list[str] = []
     for root, _dirs, files in os.walk(out):
         for name in files:
             path = Path(root) / name
             rel = path.relative_to(out).as_posix()
-            if rel in skip:
-                continue
             _link(path, dest / rel)
             written.append(rel)
     for rel in set(old) - set(written):
@@ -592,20 +598,22 @@ def build_hugo(
         if shard.name != "top" and previous.get("fingerprint") == fingerprint:
             fresh[shard.name] = previous
             continue
+        shard_started = time.perf_counter()
         project, out = work / "hugo" / shard.key, work / "out" / shard.key
         stage_shard(site, shard, project, base_url=base_url)
         _run([hugo, "--source", str(project), "--destination", str(out), "--cleanDestinationDir",
               "--logLevel", "warn", "--noBuildLock"])  # fmt: skip
+        own = {e.url.lstrip("/") for e in shard.render}
+        for rel in {e.url.lstrip("/") for e in shard.listed} - own:  # neighbours: their own week has them
+            (out / rel).unlink(missing_ok=True)
         if search and shard.name.startswith("week:"):
             build_search(out, out / "pagefind" / shard.key)
-        own = {e.url.lstrip("/") for e in shard.render}
-        skip = {e.url.lstrip("/") for e in shard.listed} - own  # neighbours: their own week keeps them
-        files = _sync(out, dest, skip, previous.get("files", []))
+        files = _sync(out, dest, previous.get("files", []))
         fresh[shard.name] = {"fingerprint": fingerprint, "files": files}
         shutil.rmtree(project)
         shutil.rmtree(out)
         if report is not None:
-            report.shards_built.append(shard.name)
+            report.shards_built[shard.name] = round(time.perf_counter() - shard_started, 2)
     for name in set(state) - set(fresh):  # a period with nothing left in it
         for rel in state[name].get("files", []):
             (dest / rel).unlink(missing_ok=True)
