@@ -301,6 +301,12 @@ def write_archive_pages(site: Path, entries: list[PostEntry]) -> tuple[list[str]
     store = PostStore(site)
     pages = archive_pages(entries, category_titles(site))
     written = sum(1 for rel, text in sorted(pages.items()) if store.write(rel, text))
+    # a period with no post left (all rotated or removed) loses its page; these folders are ours
+    for folder in (site / ARCHIVE_DIR, *(p for p in (site / CATEGORY_DIR).glob("*/") if p.is_dir())):
+        for path in folder.rglob("*.html") if folder.is_dir() else []:
+            if path.relative_to(site).as_posix() not in pages:
+                path.unlink()
+                written += 1
     days = Counter(e.day for e in entries if e.day)
     data = {
         "category_months": category_months(entries),
@@ -582,10 +588,12 @@ def build_hugo(
     state: dict[str, Any] = {}
     if not full and state_path.is_file() and dest.is_dir():
         try:
-            state = json.loads(state_path.read_text(encoding="utf-8"))
+            saved = json.loads(state_path.read_text(encoding="utf-8"))
         except ValueError:
-            state = {}
-    elif dest.exists():
+            saved = {}
+        if saved.get("dest") == str(dest.resolve()):  # built into another folder: that one is not this
+            state = saved.get("shards", {})
+    if not state and dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True, exist_ok=True)
     templates = _templates_digest(site)
@@ -618,7 +626,7 @@ def build_hugo(
         for rel in state[name].get("files", []):
             (dest / rel).unlink(missing_ok=True)
     tmp = state_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(fresh), encoding="utf-8")
+    tmp.write_text(json.dumps({"dest": str(dest.resolve()), "shards": fresh}), encoding="utf-8")
     os.replace(tmp, state_path)
     return [s.key for s in reversed(shards) if s.name.startswith("week:")] if search else []
 

@@ -27,6 +27,10 @@ def register(subparsers: Any) -> None:
     build.add_argument("--dest", type=Path, help="where the built site goes (default: DIR/_site)")
     build.add_argument("--no-search", action="store_true", help="skip the Pagefind search index")
     build.add_argument(
+        "--full", action="store_true", help="Hugo: rebuild every period, not only changed ones"
+    )
+    build.add_argument("--json", action="store_true", help="print the build report as JSON")
+    build.add_argument(
         "--base-url", default="", help="address the Hugo build links to (default: _config.yml url)"
     )
     add_config_option(build)
@@ -34,6 +38,8 @@ def register(subparsers: Any) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
     import sys
 
     from crawler.sitebuild import SiteBuildError, build_site
@@ -49,13 +55,19 @@ def run_build(args: argparse.Namespace) -> int:
             archive_dir=config.output.archive_dir,
             search=not args.no_search,
             base_url=args.base_url,
+            full=args.full,
         )
     except SiteBuildError as err:
         print(f"wiremirror: site build failed: {err}", file=sys.stderr)
         return 1
+    if args.json:
+        print(json.dumps(dataclasses.asdict(report), ensure_ascii=False))
+        return 0
     phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in report.seconds.items())
+    periods = f", {len(report.shards_built)} periods rebuilt" if report.builder == "hugo" else ""
     print(
         f"built {report.posts} posts with {report.builder} into {report.dest} "
-        f"({report.archive_pages_written} archive pages written; {phases}; peak {report.peak_rss_mb:.0f} MB)"
+        f"({report.archive_pages_written} archive pages written{periods}; {phases}; "
+        f"peak {report.peak_rss_mb:.0f} MB)"
     )
     return 0
