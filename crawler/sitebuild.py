@@ -27,7 +27,6 @@ import calendar
 import dataclasses
 import hashlib
 import json
-import logging
 import os
 import re
 import shutil
@@ -46,8 +45,6 @@ import yaml
 from crawler.archive.postfile import POST_NAME, as_list, load_front_matter, parse_post_date
 from crawler.site import CATEGORY_DIR, SAFE_SLUG
 from pipelines.store import PostStore
-
-logger = logging.getLogger(__name__)
 
 BUILDERS = ("jekyll", "hugo")
 HUGO_SITE = Path(__file__).parent / "hugo_site"
