@@ -4,7 +4,8 @@ Why two builders: Jekyll is what GitHub Pages runs and what the posts are writte
 own per-post costs grow faster than the archive (measured on this scaffold: 1,000 posts 2.7 s,
 5,000 posts 39 s, of which CLEANUP + WRITE 28 s; our templates were 3.7 s of it), so a year of
 中国新闻网 (~250,000 posts) never finishes. Hugo reads the same post files unmodified (hard links,
-not copies) and builds 100,000 of them in about a minute. Both render the same URLs: the post
+not copies) and builds 100,000 of them in 85 s and 736 MB, by period (below); a new post is on
+the built site in ~7 s. Both render the same URLs: the post
 permalink ``/:categories/:year/:month/:day/:title.html``, ``/category/<slug>.html``, the date
 archives below, ``/archive.html``, ``/search.html`` and ``/feed.xml``.
 
