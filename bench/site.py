@@ -142,7 +142,13 @@ def run(sizes: Sizes, workdir: Path) -> BenchResult:
                 "into_week_of": latency["week"],
             }
             result.checks.append(
-                Check(f"new post → its page, {count:,} posts", latency["page_seconds"], "<=", NEW_POST_TARGET, "s")
+                Check(
+                    f"new post → its page, {count:,} posts",
+                    latency["page_seconds"],
+                    "<=",
+                    NEW_POST_TARGET,
+                    "s",
+                )
             )
             result.checks.append(
                 Check(f"hugo full build, {count:,} posts", report["wall"], "<=", FULL_BUILD_TARGET, "s")
@@ -159,7 +165,9 @@ def run(sizes: Sizes, workdir: Path) -> BenchResult:
     jekyll_site = workdir / f"jekyll-{small}"
     generate(jekyll_site, small)
     try:
-        jekyll = site_build(jekyll_site, workdir / f"jekyll-dest-{small}", "--builder", "jekyll", "--no-search")
+        jekyll = site_build(
+            jekyll_site, workdir / f"jekyll-dest-{small}", "--builder", "jekyll", "--no-search"
+        )
         result.context["jekyll_full_build"] = {
             "posts": small,
             "seconds": jekyll["wall"],

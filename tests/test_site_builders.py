@@ -204,7 +204,8 @@ def test_hugo_pages_and_feed_carry_no_script_from_upstream(sites):
             continue
         doc = lxml_html.fromstring(page.read_bytes())
         found = dangerous_bits(doc.body)
-        if page.name == "404.html":  # the archive redirect, as in the Jekyll scaffold (test_hostile exempts it too)
+        # 404.html: the archive redirect, as in the Jekyll scaffold (test_hostile exempts it too)
+        if page.name == "404.html":
             assert set(found) == {"<script>"}, found
         elif page.name == "search.html":
             assert set(found) <= {"<script>", "<link>"}, found  # Pagefind's UI, put in by enable_search_page
