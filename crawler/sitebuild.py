@@ -233,16 +233,22 @@ def _read_meta(path: Path) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
-def archive_pages(entries: Iterable[PostEntry], titles: dict[str, str]) -> dict[str, str]:
-    """relpath → text of every day, month and category-month page these posts need."""
+def _periods(entries: Iterable[PostEntry]) -> tuple[Counter[str], dict[str, list[str]]]:
+    """Posts per day, and each category's months (oldest first)."""
     days: Counter[str] = Counter()
-    cat_months: Counter[tuple[str, str]] = Counter()
+    cat_months: dict[str, set[str]] = defaultdict(set)
     for entry in entries:
-        if not entry.day:
-            continue
-        days[entry.day] += 1
-        for cat in entry.categories:
-            cat_months[(cat, entry.day[:7])] += 1
+        if entry.day:
+            days[entry.day] += 1
+            for cat in entry.categories:
+                cat_months[cat].add(entry.day[:7])
+    return days, {cat: sorted(months) for cat, months in sorted(cat_months.items())}
+
+
+def archive_pages(
+    days: Counter[str], cat_months: dict[str, list[str]], titles: dict[str, str]
+) -> dict[str, str]:
+    """relpath → text of every day, month and category-month page these periods need."""
     pages: dict[str, str] = {}
     months = sorted({d[:7] for d in days})
     for day in days:
@@ -260,10 +266,7 @@ def archive_pages(entries: Iterable[PostEntry], titles: dict[str, str]) -> dict[
         pages[f"{ARCHIVE_DIR}/{y}/{m}.html"] = _page(
             {"layout": "month", "title": f"{y}年{int(m)}月", "month": month, "weeks": weeks}
         )
-    by_cat: dict[str, list[str]] = defaultdict(list)
-    for cat, month in sorted(cat_months):
-        by_cat[cat].append(month)
-    for cat, cat_month_list in by_cat.items():
+    for cat, cat_month_list in cat_months.items():
         if not SAFE_SLUG.match(cat):
             continue
         title = titles.get(cat, cat)
@@ -280,16 +283,6 @@ def archive_pages(entries: Iterable[PostEntry], titles: dict[str, str]) -> dict[
     return pages
 
 
-def category_months(entries: Iterable[PostEntry]) -> dict[str, list[str]]:
-    """slug → its months, newest first (for the category page's month list)."""
-    found: dict[str, set[str]] = defaultdict(set)
-    for entry in entries:
-        for cat in entry.categories:
-            if entry.day:
-                found[cat].add(entry.day[:7])
-    return {cat: sorted(months, reverse=True) for cat, months in found.items()}
-
-
 def write_archive_pages(site: Path, entries: list[PostEntry]) -> tuple[list[str], int]:
     """Write the date-archive and category-month pages and the index data: (their paths, how many changed).
 
@@ -297,7 +290,8 @@ def write_archive_pages(site: Path, entries: list[PostEntry]) -> tuple[list[str]
     and calendar pages link their periods without scanning every post in Liquid.
     """
     store = PostStore(site)
-    pages = archive_pages(entries, category_titles(site))
+    days, cat_months = _periods(entries)
+    pages = archive_pages(days, cat_months, category_titles(site))
     written = sum(1 for rel, text in sorted(pages.items()) if store.write(rel, text))
     # a period with no post left (all rotated or removed) loses its page; these folders are ours
     for folder in (site / ARCHIVE_DIR, *(p for p in (site / CATEGORY_DIR).glob("*/") if p.is_dir())):
@@ -305,9 +299,8 @@ def write_archive_pages(site: Path, entries: list[PostEntry]) -> tuple[list[str]
             if path.relative_to(site).as_posix() not in pages:
                 path.unlink()
                 written += 1
-    days = Counter(e.day for e in entries if e.day)
     data = {
-        "category_months": category_months(entries),
+        "category_months": {cat: months[::-1] for cat, months in cat_months.items()},  # newest first
         "months": [
             {"month": month, "posts": sum(n for d, n in days.items() if d.startswith(month))}
             for month in sorted({d[:7] for d in days}, reverse=True)
@@ -323,10 +316,10 @@ def write_archive_pages(site: Path, entries: list[PostEntry]) -> tuple[list[str]
 # -- builders --------------------------------------------------------------------------------
 
 
-def _run(cmd: list[str], *, cwd: Path | None = None, timeout: float = 3600) -> str:
+def _run(cmd: list[str], *, timeout: float = 3600) -> str:
     """Run a builder; its output (a failure raises with the output's end)."""
     env = {**os.environ, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "JEKYLL_ENV": "production"}
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env, timeout=timeout, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, check=False)
     output = proc.stdout + proc.stderr
     if proc.returncode != 0:
         raise SiteBuildError(f"{Path(cmd[0]).name} failed ({proc.returncode}):\n{output[-4000:]}")
