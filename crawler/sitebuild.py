@@ -50,10 +50,13 @@ from pipelines.store import PostStore
 BUILDERS = ("jekyll", "hugo")
 HUGO_SITE = Path(__file__).parent / "hugo_site"
 ARCHIVE_DIR = "archive"
+NAV_DATA = "wiremirror_nav"  # _data/wiremirror_nav.json: previous/next in the category, for Jekyll
 WORK_DIR = ".wiremirror-build"  # inside the site: hard links need one file system; Jekyll skips dot folders
-SCAN_CACHE_VERSION = 2
+SCAN_CACHE_VERSION = 3
 _HEAD_BYTES = 4096  # the front matter of our posts is well under 1 KiB
-_SIMPLE_LINE = re.compile(r"^(?P<key>date|categories|category):[ \t]*(?P<value>.*?)[ \t]*$", re.MULTILINE)
+_SIMPLE_LINE = re.compile(
+    r"^(?P<key>date|categories|category|title):[ \t]*(?P<value>.*?)[ \t]*$", re.MULTILINE
+)
 _PLAIN_SCALAR = re.compile(r"^[A-Za-z0-9_.()\-+: ]*$")
 
 
@@ -70,6 +73,7 @@ class PostEntry:
     day: str  # YYYY-MM-DD of the post's date in Beijing time (the site's timezone)
     categories: tuple[str, ...]  # as written (case kept: the category page slug)
     when: str = ""  # ISO date-time in Beijing time, for ordering ("" when the post has none)
+    title: str = ""
     stamp: tuple[int, int] = (0, 0)  # (mtime_ns, size): a shard is rebuilt when one of its files changes
 
     @property
@@ -92,8 +96,19 @@ class BuildReport:
 # -- reading the posts -----------------------------------------------------------------------
 
 
-def _front_values(head: str) -> tuple[Any, Any] | None:
-    """(date, categories) from the head of a post: a regex for our own simple lines, YAML otherwise."""
+def _title(value: str | None) -> str | None:
+    """One title line as YAML reads it (ours is one double-quoted line), None when it needs the parser."""
+    if value is None or not value.startswith('"') or not value.endswith('"'):
+        return None
+    try:
+        title = load_front_matter(value)
+    except yaml.YAMLError:
+        return None
+    return title if isinstance(title, str) else None
+
+
+def _front_values(head: str) -> tuple[Any, Any, str] | None:
+    """(date, categories, title) from the head of a post: a regex for our own lines, YAML otherwise."""
     if not head.startswith("---"):
         return None
     end = head.find("\n---", 3)
@@ -102,15 +117,17 @@ def _front_values(head: str) -> tuple[Any, Any] | None:
     front = head[3:end]
     found = {m["key"]: m["value"] for m in _SIMPLE_LINE.finditer(front)}
     date_value, cats_value = found.get("date"), found.get("categories", found.get("category"))
+    title = _title(found.get("title"))
     simple = (
         date_value is not None
         and cats_value
+        and title is not None
         and _PLAIN_SCALAR.match(date_value)
         and _PLAIN_SCALAR.match(cats_value)
         and "category" not in found.keys() - {"categories"}
     )
     if simple:
-        return date_value, cats_value
+        return date_value, cats_value, title or ""
     try:
         meta = load_front_matter(front)
     except yaml.YAMLError:
@@ -118,7 +135,7 @@ def _front_values(head: str) -> tuple[Any, Any] | None:
     if not isinstance(meta, dict):
         return None
     cats = [*as_list(meta.get("categories")), *as_list(meta.get("category"))]
-    return meta.get("date"), cats
+    return meta.get("date"), cats, str(meta.get("title") or "")
 
 
 def _categories(value: Any) -> tuple[str, ...]:
@@ -135,20 +152,21 @@ def post_entry(relpath: str, head: str, archive_dir: str) -> PostEntry | None:
     values = _front_values(head)
     if values is None:
         return None
-    date_value, cats_value = values
+    date_value, cats_value, title = values
     when, _ = parse_post_date(date_value)
     stamp = when.isoformat() if when else ""
     cats = _categories(cats_value)
     if relpath.startswith(archive_dir + "/"):
         day = when.date().isoformat() if when else (match["date"] if match else "")
-        return PostEntry(relpath, f"/{archive_dir}/{Path(name).stem}.html", day, cats, stamp)
+        return PostEntry(relpath, f"/{archive_dir}/{Path(name).stem}.html", day, cats, stamp, title)
     if match is None:
         return None
     day = when.date().isoformat() if when else match["date"]
     # Jekyll's :categories: downcased, duplicates dropped, joined with "/"
     lowered = list(dict.fromkeys(c.lower() for c in cats))
     prefix = "".join(f"/{c}" for c in lowered)
-    return PostEntry(relpath, f"{prefix}/{day.replace('-', '/')}/{match['slug']}.html", day, cats, stamp)
+    url = f"{prefix}/{day.replace('-', '/')}/{match['slug']}.html"
+    return PostEntry(relpath, url, day, cats, stamp, title)
 
 
 def _post_files(site: Path, archive_dir: str) -> Iterator[tuple[str, os.stat_result]]:
@@ -181,14 +199,15 @@ def scan_posts(site: Path, archive_dir: str, cache: Path | None = None) -> list[
         if cached is not None and tuple(cached[:2]) == stamp:
             fresh[relpath] = cached
             if cached[2] is not None:
-                entries.append(PostEntry(relpath, cached[2], cached[3], tuple(cached[4]), cached[5], stamp))
+                url, day, cats, when, title = cached[2:]
+                entries.append(PostEntry(relpath, url, day, tuple(cats), when, title, stamp))
             continue
         with open(site / relpath, encoding="utf-8", errors="replace") as f:
             entry = post_entry(relpath, f.read(_HEAD_BYTES), archive_dir)
         if entry is None:
-            fresh[relpath] = [*stamp, None, None, None, None]
+            fresh[relpath] = [*stamp, None, None, None, None, None]
         else:
-            fresh[relpath] = [*stamp, entry.url, entry.day, list(entry.categories), entry.when]
+            fresh[relpath] = [*stamp, entry.url, entry.day, list(entry.categories), entry.when, entry.title]
             entries.append(dataclasses.replace(entry, stamp=stamp))
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -310,7 +329,35 @@ def write_archive_pages(site: Path, entries: list[PostEntry]) -> tuple[list[str]
     text = json.dumps(data, ensure_ascii=False, sort_keys=True, indent=0) + "\n"
     if store.write("_data/wiremirror_archive.json", text):
         written += 1
+    nav = json.dumps(category_neighbours(entries), ensure_ascii=False, sort_keys=True, indent=0) + "\n"
+    if store.write(f"_data/{NAV_DATA}.json", nav):
+        written += 1
     return sorted(pages), written
+
+
+def category_neighbours(entries: Iterable[PostEntry]) -> dict[str, list[str]]:
+    """Post URL → [older URL, its title, newer URL, its title] within the post's first category.
+
+    For the Jekyll layout (one hash lookup per post; a search of site.categories in Liquid would
+    cost the category's size for every post). Hugo has this natively (Prev/NextInSection).
+    """
+    chains: dict[str, list[PostEntry]] = defaultdict(list)
+    for entry in entries:
+        if entry.relpath.startswith("_posts/") and entry.categories:
+            chains[entry.categories[0]].append(entry)
+    nav: dict[str, list[str]] = {}
+    for chain in chains.values():
+        chain.sort(key=_order)
+        for i, entry in enumerate(chain):
+            older = chain[i - 1] if i > 0 else None
+            newer = chain[i + 1] if i + 1 < len(chain) else None
+            nav[entry.url] = [
+                older.url if older else "",
+                older.title if older else "",
+                newer.url if newer else "",
+                newer.title if newer else "",
+            ]
+    return nav
 
 
 # -- builders --------------------------------------------------------------------------------
@@ -471,14 +518,14 @@ def _hugo_config(site: Path, shard: Shard, base_url: str) -> dict[str, Any]:
     feed = jekyll.get("feed") if isinstance(jekyll.get("feed"), dict) else {}
     url = base_url or str(jekyll.get("url") or "http://127.0.0.1/")
     top = shard.name == "top"
-    mounts = [
+    mounts: list[dict[str, Any]] = [
         {"source": "content", "target": "content"},
         {"source": str(HUGO_SITE / "layouts"), "target": "layouts"},
     ]
     if top and (site / "assets").is_dir():
         mounts.append({"source": str(site / "assets"), "target": "static/assets"})
-    if (site / "_data").is_dir():
-        mounts.append({"source": str(site / "_data"), "target": "data"})
+    if (site / "_data").is_dir():  # Hugo finds previous/next itself: not the (large) nav data
+        mounts.append({"source": str(site / "_data"), "target": "data", "files": ["wiremirror_archive.json"]})
     return {
         "baseURL": url.rstrip("/") + "/",
         "title": str(jekyll.get("title") or ""),

@@ -170,8 +170,11 @@ def test_post_links_previous_next_and_its_periods(sites, builder):
     nav = {a.get("href") for a in page.cssselect("nav.post-nav a")}
     assert f"/{NEXT_DAY_URL}" in nav  # the next post of the category
     assert {"/category/zhongguoxinwenwang/2022-04.html", "/archive/2022/04/08.html"} <= nav
-    if builder == "hugo":  # within the category: the older 中国新闻网 post (2020), not the archived one
-        assert any("/2020/07/04/" in (h or "") for h in nav), nav
+    # within the category: the older 中国新闻网 post (2020), not the newer post of another category
+    assert "/zhongguoxinwenwang/2020/07/04/cns9229287.html" in nav, nav
+    newest = lxml_html.fromstring((root / builder / NEXT_DAY_URL).read_bytes())
+    newest_nav = [a.get("href") for a in newest.cssselect("nav.post-nav a")]
+    assert f"/{KUAISHOU_URL}" in newest_nav and not any("/2022/05/26/" in h for h in newest_nav), newest_nav
 
 
 @pytest.mark.parametrize("builder", ["jekyll", "hugo"])
