@@ -302,11 +302,12 @@ def archive_pages(
     return pages
 
 
-def write_archive_pages(site: Path, entries: list[PostEntry]) -> tuple[list[str], int]:
+def write_archive_pages(site: Path, entries: list[PostEntry], *, nav: bool = True) -> tuple[list[str], int]:
     """Write the date-archive and category-month pages and the index data: (their paths, how many changed).
 
-    ``_data/wiremirror_archive.json`` (months per category, days per month) lets the category
-    and calendar pages link their periods without scanning every post in Liquid.
+    ``_data/wiremirror_archive.json`` (months per category, posts per day and month) lets the
+    category and calendar pages link their periods without scanning every post in Liquid;
+    ``_data/wiremirror_nav.json`` (with ``nav``) gives Jekyll each post's category neighbours.
     """
     store = PostStore(site)
     days, cat_months = _periods(entries)
@@ -329,9 +330,10 @@ def write_archive_pages(site: Path, entries: list[PostEntry]) -> tuple[list[str]
     text = json.dumps(data, ensure_ascii=False, sort_keys=True, indent=0) + "\n"
     if store.write("_data/wiremirror_archive.json", text):
         written += 1
-    nav = json.dumps(category_neighbours(entries), ensure_ascii=False, sort_keys=True, indent=0) + "\n"
-    if store.write(f"_data/{NAV_DATA}.json", nav):
-        written += 1
+    if nav:  # for Jekyll only: Hugo finds neighbours itself, and at 100,000 posts this is ~15 MB
+        text = json.dumps(category_neighbours(entries), ensure_ascii=False, sort_keys=True, indent=0) + "\n"
+        if store.write(f"_data/{NAV_DATA}.json", text):
+            written += 1
     return sorted(pages), written
 
 
@@ -744,7 +746,7 @@ def build_site(
     started = time.perf_counter()
     entries = scan_posts(site, archive_dir, work / "scan.json")
     report.posts = len(entries)
-    stubs, report.archive_pages_written = write_archive_pages(site, entries)
+    stubs, report.archive_pages_written = write_archive_pages(site, entries, nav=builder == "jekyll")
     report.seconds["scan"] = round(time.perf_counter() - started, 2)
     phase = time.perf_counter()
     if builder == "hugo":

@@ -337,3 +337,37 @@ def test_a_reader_browses_and_searches_in_chinese(sites, builder):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_cli_site_build_and_pages(sites, tmp_path):
+    """``wiremirror site pages`` and ``site build`` from the command line, on the same site."""
+    import json
+
+    from tests.archive_support import write_toml
+    from tests.conftest import run_cli
+
+    _, config, *_ = sites
+    toml = write_toml(tmp_path, config)
+    (config.output_dir / "archive/2022/04/08.html").unlink()
+    pages = run_cli("site", "pages", "--config", str(toml))
+    assert pages.returncode == 0, pages.stderr
+    assert (config.output_dir / "archive/2022/04/08.html").is_file()
+    dest = tmp_path / "built"
+    build = run_cli(
+        "site",
+        "build",
+        "--builder",
+        "hugo",
+        "--no-search",
+        "--dest",
+        str(dest),
+        "--json",
+        "--config",
+        str(toml),
+    )
+    assert build.returncode == 0, build.stderr
+    report = json.loads(build.stdout)
+    assert report["builder"] == "hugo" and report["posts"] == 5 and "top" in report["shards_built"]
+    assert (dest / KUAISHOU_URL).is_file() and not (dest / "pagefind").exists()
+    bad = run_cli("site", "build", "--builder", "nope", "--config", str(toml))
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr

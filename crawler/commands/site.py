@@ -35,6 +35,15 @@ def register(subparsers: Any) -> None:
     )
     add_config_option(build)
     build.set_defaults(func=run_build)
+    pages = actions.add_parser(
+        "pages",
+        help="only write the date-archive pages and their data (for a host that runs Jekyll itself)",
+        description="Write archive/, category/<slug>/YYYY-MM.html and _data/ into DIR without building: "
+        "what GitHub Pages needs to build the same site from the folder.",
+    )
+    pages.add_argument("directory", type=Path, nargs="?", metavar="DIR", help="default: [output] dir")
+    add_config_option(pages)
+    pages.set_defaults(func=run_pages)
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -70,4 +79,15 @@ def run_build(args: argparse.Namespace) -> int:
         f"({report.archive_pages_written} archive pages written{periods}; {phases}; "
         f"peak {report.peak_rss_mb:.0f} MB)"
     )
+    return 0
+
+
+def run_pages(args: argparse.Namespace) -> int:
+    from crawler.sitebuild import WORK_DIR, scan_posts, write_archive_pages
+
+    config = config_from_args(args)
+    site: Path = args.directory or config.output_dir
+    entries = scan_posts(site, config.output.archive_dir, site / WORK_DIR / "scan.json")
+    _, written = write_archive_pages(site, entries)
+    print(f"{len(entries)} posts; {written} archive pages and data files written or removed in {site}")
     return 0
