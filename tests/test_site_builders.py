@@ -161,6 +161,10 @@ def test_category_page_links_its_months_and_home_shows_years(sites, builder):
     assert KUAISHOU in month and "第二天的消息" in month and "坚定实施扩大内需战略" not in month
     home = _text(dest / "index.html")
     assert "2022-04-08 17:57" in home and "2020-07-04 12:10" in home  # the year, always
+    # a category whose only post was rotated into the archive still lists it
+    _, _, crawl, _ = sites
+    (slug,) = [s for s, media, _ in crawl.state.categories() if media == "安信国际证券(香港)"]
+    assert "很久以前的消息" in _text(dest / "category" / f"{slug}.html")
 
 
 @pytest.mark.parametrize("builder", ["jekyll", "hugo"])
