@@ -46,4 +46,4 @@ site: $(STAMP)
 	$(BIN)/wiremirror site build output $(if $(BUILDER),--builder $(BUILDER))
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-output bench-results
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-output bench-results build
