@@ -375,3 +375,28 @@ def test_cli_site_build_and_pages(sites, tmp_path):
     assert (dest / KUAISHOU_URL).is_file() and not (dest / "pagefind").exists()
     bad = run_cli("site", "build", "--builder", "nope", "--config", str(toml))
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
+
+
+def test_the_predecessors_real_posts_get_the_same_urls_from_both_builders(tmp_path):
+    """The seed site's real posts (digest-only, raw Eastmoney HTML, old date formats), imported with --fix."""
+    from crawler.archive.importer import import_archive
+    from crawler.state import StateStore
+    from tests.archive_support import FIXTURES
+
+    require_jekyll()
+    _require("hugo")
+    config = make_config(tmp_path)
+    init_site(config.output_dir)
+    with StateStore(config.db_path) as state:
+        assert import_archive(FIXTURES / "seed-site", config, state, fix=True).ok
+        write_category_pages(state, config.output_dir)
+    built = {}
+    for builder in ("jekyll", "hugo"):
+        dest = tmp_path / builder
+        build_site(
+            config.output_dir, builder=builder, dest=dest, archive_dir=config.output.archive_dir, search=False
+        )
+        built[builder] = _site_files(dest)
+    assert built["jekyll"] == built["hugo"]
+    posts = [rel for rel in built["hugo"] if rel.count("/") == 4 or rel.startswith("old_post/")]
+    assert len(posts) >= 5, sorted(built["hugo"])
