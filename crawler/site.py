@@ -110,13 +110,17 @@ def category_relpath(slug: str) -> str:
     return f"{CATEGORY_DIR}/{slug}.html"
 
 
-def category_page(slug: str, title: str) -> str:
-    """The predecessor's category page (layout, title, category), as YAML that cannot break."""
-    meta = {"layout": "category", "title": title, "category": slug}
+def front_matter_page(meta: dict[str, object]) -> str:
+    """A page that is front matter only (category and archive pages), as YAML that cannot break."""
     dumped = yaml.safe_dump(
         meta, allow_unicode=True, sort_keys=False, default_flow_style=False, width=1 << 30
     )
     return f"---\n{dumped}---\n"
+
+
+def category_page(slug: str, title: str) -> str:
+    """The predecessor's category page (layout, title, category)."""
+    return front_matter_page({"layout": "category", "title": title, "category": slug})
 
 
 @dataclass(slots=True)

@@ -44,7 +44,7 @@ from typing import Any
 import yaml
 
 from crawler.archive.postfile import POST_NAME, as_list, load_front_matter, parse_post_date
-from crawler.site import CATEGORY_DIR, SAFE_SLUG
+from crawler.site import CATEGORY_DIR, SAFE_SLUG, front_matter_page
 from pipelines.store import PostStore
 
 BUILDERS = ("jekyll", "hugo")
@@ -222,13 +222,6 @@ def scan_posts(site: Path, archive_dir: str, cache: Path | None = None) -> list[
 # -- date archives and per-month category pages -----------------------------------------------
 
 
-def _page(meta: dict[str, Any]) -> str:
-    dumped = yaml.safe_dump(
-        meta, allow_unicode=True, sort_keys=False, default_flow_style=False, width=1 << 30
-    )
-    return f"---\n{dumped}---\n"
-
-
 def category_titles(site: Path) -> dict[str, str]:
     """slug → title of every category page on disk (the registry's pages, written by the crawl)."""
     titles: dict[str, str] = {}
@@ -272,7 +265,7 @@ def archive_pages(
     months = sorted({d[:7] for d in days})
     for day in days:
         y, m, d = day.split("-")
-        pages[f"{ARCHIVE_DIR}/{y}/{m}/{d}.html"] = _page(
+        pages[f"{ARCHIVE_DIR}/{y}/{m}/{d}.html"] = front_matter_page(
             {"layout": "day", "title": f"{y}年{int(m)}月{int(d)}日", "day": day}
         )
     for month in months:
@@ -282,7 +275,7 @@ def archive_pages(
             [f"{month}-{d:02d}" if d else "" for d in week]
             for week in calendar.Calendar().monthdayscalendar(int(y), int(m))
         ]
-        pages[f"{ARCHIVE_DIR}/{y}/{m}.html"] = _page(
+        pages[f"{ARCHIVE_DIR}/{y}/{m}.html"] = front_matter_page(
             {"layout": "month", "title": f"{y}年{int(m)}月", "month": month, "weeks": weeks}
         )
     for cat, cat_month_list in cat_months.items():
@@ -291,7 +284,7 @@ def archive_pages(
         title = titles.get(cat, cat)
         for month in cat_month_list:
             y, m = month.split("-")
-            pages[f"{CATEGORY_DIR}/{cat}/{month}.html"] = _page(
+            pages[f"{CATEGORY_DIR}/{cat}/{month}.html"] = front_matter_page(
                 {
                     "layout": "category_month",
                     "title": f"{title} · {y}年{int(m)}月",
@@ -506,8 +499,9 @@ def _templates_digest(site: Path) -> str:
     return digest.hexdigest()
 
 
-def _fingerprint(site: Path, shard: Shard, templates: str, base_url: str) -> str:
-    digest = hashlib.sha256(f"{templates}\0{base_url}\0{shard.name}".encode())
+def _fingerprint(site: Path, shard: Shard, templates: str, options: str) -> str:
+    """What a shard's output depends on: templates, options, and each input file's (mtime, size)."""
+    digest = hashlib.sha256(f"{templates}\0{options}\0{shard.name}".encode())
     for group in (shard.render, shard.listed):
         for e in group:
             digest.update(f"{e.relpath}\0{e.stamp}\0".encode())
