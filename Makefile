@@ -58,9 +58,9 @@ bench: $(STAMP)
 stress: $(STAMP)
 	$(BIN)/pytest -q -m stress --timeout=1800
 
-## site: build output/ with the real Jekyll into output/_site
-site:
-	cd output && jekyll build --safe
+## site: build output/ into output/_site with its search index (BUILDER=hugo for large archives; default: [site] builder)
+site: $(STAMP)
+	$(BIN)/wiremirror site build output $(if $(BUILDER),--builder $(BUILDER))
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-output bench-results
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-output bench-results build

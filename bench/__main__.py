@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import archive_bench, largestate, nochange, render, startup, throughput
+from bench import archive_bench, largestate, nochange, render, site, startup, throughput
 from bench.common import REPO, BenchResult, machine
 from bench.report import print_table, to_json, write_json
 from bench.sizes import FULL, SMOKE, Sizes
@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, Runner] = {
     "verify": archive_bench.verify,
     "large-state": largestate.run,
     "startup": startup.run,
+    "site": site.run,
 }
 
 

@@ -19,6 +19,8 @@ class Sizes:
     large_state_rows: int = 1_000_000
     startup_posts: int = 20_000  # posts on disk while start-up is timed
     repeats: int = 3  # timed repetitions where a benchmark takes the best of several
+    site_posts: tuple[int, ...] = (1000, 10_000, 100_000)  # site builds (bench.site); new post at the last
+    site_search_posts: int = 10_000  # Pagefind over this many (one of site_posts)
 
 
 FULL = Sizes()
@@ -35,4 +37,6 @@ SMOKE = Sizes(
     large_state_rows=2000,
     startup_posts=10,
     repeats=1,
+    site_posts=(20, 40),
+    site_search_posts=20,
 )

@@ -16,7 +16,7 @@ from crawler.commands.common import UsageError
 from crawler.config import ConfigError
 from crawler.state import StateStoreError
 
-COMMANDS = ("crawl", "fetch", "status", "schedule", "backfill", "archive", "init_site", "demo")
+COMMANDS = ("crawl", "fetch", "status", "schedule", "backfill", "archive", "init_site", "site", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -87,6 +87,7 @@ class StateConfig:
 class SiteConfig:
     url: str = "//finews.withounder.com"  # address used in post footers
     title: str = "金融消息"
+    builder: str = "jekyll"  # `wiremirror site build`: jekyll (GitHub Pages' own) or hugo (large archives)
 
 
 @dataclass(slots=True)
@@ -325,6 +326,8 @@ def _validate(config: Config) -> None:
     for job, spec in config.schedule.jobs.items():
         if spec.enabled and not spec.interval and not spec.cron:
             raise ConfigError(f"schedule.{job}: set interval (seconds) or cron")
+    if config.site.builder not in ("jekyll", "hugo"):
+        raise ConfigError(f"site.builder: expected 'jekyll' or 'hugo', got {config.site.builder!r}")
 
 
 def _check_values(obj: Any, where: str) -> None:

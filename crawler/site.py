@@ -110,12 +110,12 @@ def category_relpath(slug: str) -> str:
     return f"{CATEGORY_DIR}/{slug}.html"
 
 
-def category_page(slug: str, title: str) -> str:
-    """The predecessor's category page (layout, title, category), as YAML that cannot break."""
-    from crawler.postformat import dump_front_matter  # the one YAML writer Jekyll reads back exactly
+def front_matter_page(meta: dict[str, object]) -> str:
+    """A page that is front matter only (category and archive pages), as YAML that cannot break and
+    that Jekyll reads back exactly (crawler.postformat's dumper)."""
+    from crawler.postformat import dump_front_matter
 
-    meta = {"layout": "category", "title": title, "category": slug}
-    return f"---\n{dump_front_matter(meta)}---\n"
+    return f"---\n{dump_front_matter(dict(meta))}---\n"
 
 
 def ensure_category_page(store: PostStore, slug: str, title: str) -> bool:
@@ -128,6 +128,11 @@ def ensure_category_page(store: PostStore, slug: str, title: str) -> bool:
     if not SAFE_SLUG.match(slug) or store.exists(rel):
         return False
     return store.write(rel, category_page(slug, title))
+
+
+def category_page(slug: str, title: str) -> str:
+    """The predecessor's category page (layout, title, category)."""
+    return front_matter_page({"layout": "category", "title": title, "category": slug})
 
 
 @dataclass(slots=True)

@@ -115,6 +115,18 @@ def test_render_rebuild_verify_and_large_state_counts(bench_json):
         assert _check(startup, f"{label}: files in _posts listed or opened")["value"] == 0
 
 
+def test_site_bench_built_every_size_and_timed_a_new_post(bench_json):
+    site = _bench(bench_json, "site")
+    sizes = bench_json["sizes"]["site_posts"]
+    builds = site["context"]["hugo_full_builds"]
+    assert sorted(int(n) for n in builds) == sorted(sizes)
+    assert all(b["periods"] >= 2 and b["peak_mb"] > 0 for b in builds.values())
+    new_post = site["context"]["new_post"]
+    assert new_post["page_seconds"] != float("inf")  # the page appeared
+    assert set(new_post["periods_rebuilt"]) >= {"top"} and len(new_post["periods_rebuilt"]) <= 3
+    assert site["context"]["search"]["bundles"] >= 1
+
+
 # -- the libyaml fast path of crawler.postformat writes exactly what the Python emitter writes ----
 
 _NEUTRAL_CHARS = st.one_of(

@@ -31,6 +31,7 @@ from lxml import html as lxml_html
 from crawler.items import ArticleItem
 from crawler.postformat import SiteSettings, clean_text, render_post
 from crawler.site import init_site, write_category_pages
+from crawler.sitebuild import build_site
 from crawler.sources.chinanews.urls import article_id_from_url, item_id_from_url
 from crawler.sources.eastmoney.extract import parse_list_payload
 from crawler.state import StateStore
@@ -172,7 +173,9 @@ def _tags(root: Any) -> list[str]:
     return [el.tag for el in root.iter() if isinstance(el.tag, str)][1:]
 
 
-def build_batch(tmp: Path, batch: list[dict[str, str]]) -> tuple[Path, list[ArticleItem]]:
+def build_batch(
+    tmp: Path, batch: list[dict[str, str]], builder: str = "jekyll"
+) -> tuple[Path, list[ArticleItem]]:
     site = tmp / "site"
     init_site(site)
     posts = []
@@ -189,8 +192,11 @@ def build_batch(tmp: Path, batch: list[dict[str, str]]) -> tuple[Path, list[Arti
             (site / rendered.relpath).write_text(rendered.text, encoding="utf-8")
             posts.append(item)
         write_category_pages(state, site)
-    build = jekyll_build(site, tmp / "_site")
-    assert build.returncode == 0, build.stdout + build.stderr
+    if builder == "hugo":  # the large-archive builder reads the same posts (crawler/sitebuild.py)
+        build_site(site, builder="hugo", dest=tmp / "_site", search=False, full=True)
+    else:
+        build = jekyll_build(site, tmp / "_site")
+        assert build.returncode == 0, build.stdout + build.stderr
     return tmp / "_site", posts
 
 
@@ -266,6 +272,25 @@ def check_site(built: Path, items: list[ArticleItem]) -> None:
 def test_no_upstream_field_reaches_a_built_page_or_the_feed_live(batch, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("hostile")
     built, items = build_batch(tmp, batch)
+    assert items, "some hostile articles still make posts"
+    check_site(built, items)
+
+
+@settings(
+    max_examples=3,
+    deadline=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
+@given(batch=st.lists(hostile_article(), min_size=25, max_size=25))
+@example(batch=[KNOWN] + [dict(KNOWN, media=m) for m in ("*媒体*", "<b>媒体</b>", "[媒体](x)")])
+def test_the_hugo_build_of_the_same_posts_is_as_safe(batch, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("hostile-hugo")
+    built, items = build_batch(tmp, batch, builder="hugo")
     assert items, "some hostile articles still make posts"
     check_site(built, items)
 
