@@ -14,7 +14,7 @@ import frontmatter
 from scrapy import Request
 
 from crawler.archive.rebuild import rebuild
-from crawler.archive.replay import capture_files, index_captures
+from crawler.archive.replay import capture_files, read_captures
 from crawler.archive.rotate import rotate
 from crawler.config import load_config
 from crawler.state import StateStore
@@ -41,9 +41,9 @@ def _crawl(toml, *extra):
     )
 
 
-def read_captures(path, errors=None):
+def captures_with_responses(path, errors=None):
     """(capture, the response it gives back) for every response captured in ``path``."""
-    return [(ref, ref.response(Request(ref.request_url))) for ref in index_captures(path, errors)]
+    return [(c, c.response(Request(c.request_url))) for c in read_captures(path, errors)]
 
 
 def _snapshot(folder):
@@ -65,7 +65,7 @@ def test_crawl_captures_every_response_with_its_routing_data(eastmoney_demo, mak
     assert files[0].parent.name == "eastmoney"
     with gzip.open(files[0], "rb") as handle:
         assert handle.read(7) == b"WARC/1."
-    captures = read_captures(files[0])
+    captures = captures_with_responses(files[0])
     kinds = sorted(c.kind for c, _ in captures)
     assert kinds.count("eastmoney:text") == 3 and kinds.count("eastmoney:page") == 1
     assert "eastmoney:list" in kinds
@@ -161,7 +161,7 @@ def test_truncated_capture_file_is_used_up_to_the_damage(eastmoney_demo, make_co
     data = path.read_bytes()
     path.write_bytes(data[: len(data) - 200])  # a crawl killed mid-record
     errors: list[str] = []
-    captures = read_captures(path, errors)
+    captures = captures_with_responses(path, errors)
     assert captures and errors and "unreadable after a point" in errors[0]
     with StateStore(config.db_path) as state:
         report = rebuild(config, state)
@@ -190,7 +190,7 @@ def test_chinanews_rebuild_multi_page_and_gb2312(loopback, make_config, tmp_path
     config = load_config(toml)
     multi = "2021-06-01-cns9489001.md"
     assert multi in posts_in(config.output_dir)
-    kinds = [c.kind for path in capture_files(config) for c, _ in read_captures(path)]
+    kinds = [c.kind for path in capture_files(config) for c, _ in captures_with_responses(path)]
     assert kinds.count("chinanews:page") == 2  # pages 2 and 3 of the multi-page article
     before = _snapshot(config.posts_dir)
     loopback.stop()

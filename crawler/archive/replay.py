@@ -11,8 +11,8 @@ No engine runs: the callbacks are driven directly, which needs no reactor, is de
 costs one callback call per response (rebuild has to keep up with the disk). Failures the spider
 reports during a replay are collected for the rebuild report, never written to the failures table.
 
-Memory does not grow with the archive: files are read newest first, one at a time, through an
-index of record offsets (bodies are read when replayed), and only the keys already rebuilt are kept.
+Memory does not grow with the archive: files are read newest first, one at a time, each in one
+forward pass; what is kept is the items of the file being read and the keys already rebuilt.
 """
 
 from __future__ import annotations
@@ -48,30 +48,23 @@ _UNREADABLE = (EOFError, zlib.error, OSError, ValueError)
 
 
 @dataclass(slots=True, frozen=True)
-class CaptureRef:
-    """Where one captured response is, and what the crawl knew when it made the request."""
+class Capture:
+    """One captured response, and what the crawl knew when it made the request."""
 
-    path: Path
-    offset: int  # of the response record (its own gzip member)
     url: str
     request_url: str
     when: datetime  # WARC-Date, Beijing time
     kind: str
     context: dict[str, Any]
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
 
     def response(self, request: Request) -> Response:
         """The response exactly as the spider got it (same class, headers, body, encoding)."""
-        from warcio.archiveiterator import ArchiveIterator
-
-        with self.path.open("rb") as handle:
-            handle.seek(self.offset)
-            record = next(iter(ArchiveIterator(handle)))
-            body = record.content_stream().read()
-            http = record.http_headers
-            headers = Headers(list(http.headers))
-            status = int(http.get_statuscode() or 0)
-        cls = responsetypes.from_args(headers=headers, url=self.url, body=body)
-        return cls(url=self.url, status=status, headers=headers, body=body, request=request)
+        headers = Headers(self.headers)
+        cls = responsetypes.from_args(headers=headers, url=self.url, body=self.body)
+        return cls(url=self.url, status=self.status, headers=headers, body=self.body, request=request)
 
 
 def capture_files(config: Config, since: date | None = None) -> list[Path]:
@@ -85,47 +78,44 @@ def capture_files(config: Config, since: date | None = None) -> list[Path]:
     return files
 
 
-def index_captures(path: Path, errors: list[str] | None = None) -> list[CaptureRef]:
-    """The captured responses of one file, in file order; a truncated tail (killed crawl) is reported."""
+def read_captures(path: Path, errors: list[str] | None = None) -> Iterator[Capture]:
+    """The captured responses of one file, in file order, each read once; a truncated tail (a killed
+    crawl) is reported and what came before it used."""
     from warcio.archiveiterator import ArchiveIterator
     from warcio.exceptions import ArchiveLoadFailed
 
-    found: list[CaptureRef] = []
-    pending: dict[str, tuple[int, str, datetime]] = {}
+    waiting: dict[str, tuple[Any, bytes]] = {}  # response records until their metadata record
     try:
         with path.open("rb") as handle:
-            records = ArchiveIterator(handle)
-            for record in records:
+            for record in ArchiveIterator(handle):
                 headers = record.rec_headers
                 if record.rec_type == "response":
-                    when = datetime.fromisoformat(headers.get_header("WARC-Date")).astimezone(BEIJING)
-                    pending[headers.get_header("WARC-Record-ID")] = (
-                        records.get_record_offset(),
-                        headers.get_header("WARC-Target-URI"),
-                        when,
-                    )
+                    waiting[headers.get_header("WARC-Record-ID")] = (record, record.content_stream().read())
                 elif record.rec_type == "metadata":
                     meta = json.loads(record.content_stream().read().decode("utf-8"))
-                    response = pending.pop(headers.get_header("WARC-Concurrent-To"), None)
-                    if response is not None:
-                        offset, url, when = response
-                        found.append(
-                            CaptureRef(
-                                path=path,
-                                offset=offset,
-                                url=url,
-                                request_url=str(meta.get("request_url") or url),
-                                when=when,
-                                kind=str(meta.get("wm_kind") or ""),
-                                context=meta.get("wm_context") or {},
-                            )
-                        )
+                    found = waiting.pop(headers.get_header("WARC-Concurrent-To"), None)
+                    if found is not None:
+                        yield _capture(*found, meta)
     except (ArchiveLoadFailed, *_UNREADABLE) as err:
         message = f"{path.name}: unreadable after a point ({type(err).__name__}: {err}); earlier records used"
         logger.warning("%s", message)
         if errors is not None:
             errors.append(message)
-    return found
+
+
+def _capture(record: Any, body: bytes, meta: dict[str, Any]) -> Capture:
+    headers, http = record.rec_headers, record.http_headers
+    url = headers.get_header("WARC-Target-URI")
+    return Capture(
+        url=url,
+        request_url=str(meta.get("request_url") or url),
+        when=datetime.fromisoformat(headers.get_header("WARC-Date")).astimezone(BEIJING),
+        kind=str(meta.get("wm_kind") or ""),
+        context=meta.get("wm_context") or {},
+        status=int(http.get_statuscode() or 0),
+        headers=list(http.headers),
+        body=body,
+    )
 
 
 class ReplayFailure(Exception):
@@ -188,36 +178,41 @@ class Replayer:
             yield from self._file(path, done)
 
     def _file(self, path: Path, done: set[str]) -> Iterator[ArticleItem]:
+        """One file in a single forward pass: an article's start capture goes to its callback; a
+        request a callback yields waits for the capture of its URL further on in the file (a run
+        fetches follow-up pages after the page that asks for them). The last item of an article in
+        the file wins, as its newest capture."""
         source = path.parent.name
         spider = self._spider(source)
-        refs = index_captures(path, self.errors)
-        # newest first: the first capture that gives an article's item is the one it is rebuilt from
-        for position in range(len(refs) - 1, -1, -1):
-            ref = refs[position]
-            article_id = ref.context.get("article_id")
-            if ref.kind not in spider.replay_callbacks or not article_id or f"{source}:{article_id}" in done:
-                continue
-            request = Request(
-                ref.request_url,
-                callback=getattr(spider, spider.replay_callbacks[ref.kind]),
-                meta={"wm_kind": ref.kind, "wm_context": ref.context, CAPTURED_AT: ref.when.isoformat()},
-            )
-            self.stats.responses += 1
-            for item in self._drive(spider, refs, position, request, ref):
-                if item.key in done:
+        produced: dict[str, ArticleItem] = {}
+        follow_ups: dict[str, Request] = {}
+        for capture in read_captures(path, self.errors):
+            request = follow_ups.pop(capture.request_url, None)
+            if request is None:
+                article_id = capture.context.get("article_id")
+                callback = spider.replay_callbacks.get(capture.kind)
+                if callback is None or not article_id or f"{source}:{article_id}" in done:
                     continue
-                done.update((item.key, f"{source}:{article_id}"))
+                request = Request(capture.request_url, callback=getattr(spider, callback))
+                request.meta.update(wm_kind=capture.kind, wm_context=capture.context)
+                self.stats.responses += 1
+            request.meta[CAPTURED_AT] = capture.when.isoformat()
+            for out in self._drive(request, capture):
+                if isinstance(out, Request):
+                    follow_ups[out.url] = out
+                else:
+                    produced[out.key] = out
+        for request in follow_ups.values():
+            self.errors.append(f"{path.name}: no capture of {request.url}, which an article needs")
+        for key, item in produced.items():
+            if key not in done:
+                done.add(key)
                 self.stats.articles += 1
                 yield item
 
-    def _drive(
-        self, spider: WireSpider, refs: list[CaptureRef], position: int, request: Request, ref: CaptureRef
-    ) -> Iterator[ArticleItem]:
-        try:
-            response = ref.response(request)
-        except _UNREADABLE as err:
-            self.errors.append(f"{ref.path.name}: the capture of {ref.url} is unreadable ({err})")
-            return
+    def _drive(self, request: Request, capture: Capture) -> list[ArticleItem | Request]:
+        """What the callback (or, for a non-2xx capture, the errback) makes of the capture."""
+        response = capture.response(request)
         try:
             if 200 <= response.status < 300:
                 result = request.callback(response) if request.callback else None
@@ -228,19 +223,9 @@ class Replayer:
             else:
                 result = None
             outputs: list[Any] = list(arg_to_iter(result))
-            for out in outputs:
-                if isinstance(out, ArticleItem):
-                    yield out
-                elif isinstance(out, Request):
-                    follow = next(
-                        (i for i in range(position + 1, len(refs)) if refs[i].request_url == out.url), None
-                    )
-                    if follow is None:
-                        self.errors.append(f"{ref.url}: the capture of {out.url} it needs is missing")
-                        return
-                    out.meta[CAPTURED_AT] = refs[follow].when.isoformat()
-                    yield from self._drive(spider, refs, follow, out, refs[follow])
+            return [out for out in outputs if isinstance(out, ArticleItem | Request)]
         except ReplayFailure as err:
-            logger.info("capture of %s not usable: %s", ref.url, err)
+            logger.info("capture of %s not usable: %s", capture.url, err)
         except (KeyError, ValueError) as err:  # a capture older than the spider's routing data
-            logger.info("capture of %s not usable: %s: %s", ref.url, type(err).__name__, err)
+            logger.info("capture of %s not usable: %s: %s", capture.url, type(err).__name__, err)
+        return []
