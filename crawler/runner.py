@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,20 +61,40 @@ def run_spiders(
     _configure_console(console_level)
 
     process = CrawlerProcess(settings)
-    crawlers = []
-    for spider, kwargs in jobs:
-        crawler = process.create_crawler(spider)
-        crawlers.append((spider, crawler))
+    crawlers = [(spider, process.create_crawler(spider), kwargs) for spider, kwargs in jobs]
+    _hold_early_signals([crawler for _, crawler, _ in crawlers])
+    for _, crawler, kwargs in crawlers:
         process.crawl(crawler, **kwargs)
     process.start()
 
     results = []
-    for spider, crawler in crawlers:
+    for spider, crawler, _ in crawlers:
         close_unfinished(crawler)
         stats = crawler.stats.get_stats() if crawler.stats else {}
         outcome = str(stats.get("wiremirror/outcome") or "failed")
         results.append(SourceResult(spider, outcome, dict(stats.get("wiremirror/summary") or {})))
     return results
+
+
+def _hold_early_signals(crawlers: list[Any]) -> None:
+    """Until Scrapy's own handlers are in (they come with the reactor), a stop request is held and
+    handed to Scrapy once the engine runs: a graceful stop like any other, never a KeyboardInterrupt
+    thrown into Twisted's start-up."""
+    from scrapy import signals
+
+    held: list[int] = []
+
+    def hold(signum: int, _frame: object) -> None:
+        held.append(signum)
+
+    def hand_over() -> None:
+        if held:
+            os.kill(os.getpid(), held[0])
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, hold)
+    for crawler in crawlers:
+        crawler.signals.connect(hand_over, signal=signals.engine_started, weak=False)
 
 
 def _configure_console(console_level: str) -> None:

@@ -170,3 +170,29 @@ def test_a_stop_reaches_the_job_itself_and_only_a_kill_its_whole_group(tmp_path:
     runner.signal_children(signal.SIGTERM)
     job.join(timeout=60)
     assert marks.read_text(encoding="utf-8").split() == ["leader"]
+
+
+def test_a_stop_while_scrapy_starts_is_a_clean_interrupted_run(
+    tmp_path: Path, loopback: LoopbackServer
+) -> None:
+    """The run log exists before Scrapy's reactor (and its signal handlers) do: a SIGTERM then must
+    not end in a traceback from inside Twisted, nor leave the run row open."""
+    slow_eastmoney(loopback, delay=30.0)
+    proc = start_crawl(tmp_path, loopback)
+    wait_for(lambda: any((tmp_path / "state" / "logs").rglob("*.log")), 120, "the run log")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert "Traceback" not in err and "Unhandled error" not in err, err
+    assert proc.returncode == EXIT_INTERRUPTED, out + err
+    assert all(finished for _, finished in runs(tmp_path))
+
+
+def test_a_crawler_that_never_started_has_no_run_to_close() -> None:
+    from scrapy.crawler import CrawlerProcess
+
+    from crawler.extensions.runrecord import close_unfinished
+
+    crawler = CrawlerProcess({"SPIDER_MODULES": ["crawler.sources.eastmoney.spider"]}).create_crawler(
+        "eastmoney"
+    )
+    close_unfinished(crawler)  # nothing to record, and no RuntimeError from Scrapy's unset extensions

@@ -83,7 +83,10 @@ class RunRecorder:
 def close_unfinished(crawler: Crawler) -> None:
     """Record a run the reactor left without closing its spider (a second SIGTERM: Scrapy's forced
     stop) as interrupted, instead of leaving its row "running" until the stale-run rule fires."""
-    extensions = getattr(crawler, "extensions", None)  # None when the crawl never got that far
-    for ext in extensions.middlewares if extensions is not None else ():
+    try:
+        extensions = crawler.extensions
+    except (AttributeError, RuntimeError):  # Scrapy raises RuntimeError when the crawl never got that far
+        return
+    for ext in extensions.middlewares:
         if isinstance(ext, RunRecorder) and ext.open and crawler.spider is not None:
             ext.spider_closed(crawler.spider, "killed")
