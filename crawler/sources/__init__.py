@@ -89,19 +89,19 @@ def get(name: str) -> Source:
         raise KeyError(f"unknown source {name!r} (known: {', '.join(registry())})") from None
 
 
-def for_url(url: str) -> tuple[Source, str] | None:
-    """The source whose article ``url`` is, and the article's id."""
+def _first(name_id: Callable[[Source], str | None]) -> tuple[Source, str] | None:
     for source in registry().values():
-        article_id = source.url_id(url)
+        article_id = name_id(source)
         if article_id is not None and source.valid_id(article_id):
             return source, article_id
     return None
+
+
+def for_url(url: str) -> tuple[Source, str] | None:
+    """The source whose article ``url`` is, and the article's id."""
+    return _first(lambda source: source.url_id(url))
 
 
 def for_slug(slug: str) -> tuple[Source, str] | None:
     """The source and article id a post's file-name slug stands for."""
-    for source in registry().values():
-        article_id = source.slug_id(slug)
-        if article_id is not None and source.valid_id(article_id):
-            return source, article_id
-    return None
+    return _first(lambda source: source.slug_id(slug))
