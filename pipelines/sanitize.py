@@ -294,7 +294,8 @@ def sanitize_html(html: str, *, base_url: str) -> str:
     _normalise(out_root)
     # nh3 re-parses the staged HTML its own way, so text can again sit outside any block: wrap it,
     # or kramdown would read that line as Markdown.
-    _wrap_inline_runs(out_root, images_too=True)
+    if (out_root.text or "").strip(_EDGE) or not all(_is_block(child) for child in out_root):
+        _wrap_inline_runs(out_root, images_too=True)
     out: list[str] = []
     for child in out_root:
         if isinstance(child, lxml_html.HtmlElement):

@@ -163,3 +163,15 @@ def test_render_and_parse_are_inverse(source_id, title, media, origin, summary, 
     assert article_key(parse_post(rendered.relpath, "no front matter")) == (source, article_id)
     # and writing the read-back front matter again gives the same text
     assert dump_post(post.meta, post.body) == rendered.text
+
+
+def test_inert_text_fast_path_looks_for_exactly_the_characters_it_escapes():
+    """inert_text skips text without specials; the look-up must know every character escaped."""
+    from crawler import postformat
+
+    for table, needs in (
+        (postformat._INERT, postformat._NEEDS_INERT),
+        (postformat._INERT_IN_MARKDOWN, postformat._NEEDS_INERT_IN_MARKDOWN),
+    ):
+        escaped = {chr(code) for code in table}
+        assert escaped == {chr(c) for c in range(0x10000) if needs.match(chr(c))}
