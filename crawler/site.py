@@ -12,7 +12,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -110,12 +110,12 @@ def category_relpath(slug: str) -> str:
     return f"{CATEGORY_DIR}/{slug}.html"
 
 
-def front_matter_page(meta: dict[str, object]) -> str:
+def front_matter_page(meta: dict[str, Any]) -> str:
     """A page that is front matter only (category and archive pages), as YAML that cannot break and
     that Jekyll reads back exactly (crawler.postformat's dumper)."""
     from crawler.postformat import dump_front_matter
 
-    return f"---\n{dump_front_matter(dict(meta))}---\n"
+    return f"---\n{dump_front_matter(meta)}---\n"
 
 
 def ensure_category_page(store: PostStore, slug: str, title: str) -> bool:

@@ -9,22 +9,21 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from crawler.loopback import LoopbackServer
-from tests.conftest import REPO, read_post
+from tests.conftest import REPO, read_post, wait_for
 from tests.upstream_support import articles, crawl, serve, state_at
 
 PAGE = Path("output/category/xinhuashe.html")  # the upstream_support articles are all 新华社
 
 
 def _wait_for(condition, what: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
+    def ready() -> bool:
         assert proc.poll() is None, f"the crawl exited {proc.returncode} before {what}"
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
+        return bool(condition())
+
+    wait_for(ready, timeout, what)
 
 
 def _registered(root: Path) -> bool:

@@ -32,7 +32,13 @@ from crawler.config import ConfigError, ScheduleJob, parse_config
 from crawler.locks import EXIT_LOCKED
 from crawler.loopback import LoopbackServer
 from crawler.timeutil import iso
-from tests.conftest import DEMO_DATA, loopback_config, posts_in, read_post
+from tests.conftest import (
+    DEMO_DATA,
+    loopback_config,
+    posts_in,
+    read_post,
+    wait_for,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 JOB_SCRIPT = REPO / "tests" / "daemon_job.py"
@@ -43,16 +49,6 @@ OFF = {"enabled": False, "interval": 60.0}  # config.py asks for a trigger even 
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def pid_alive(pid: int) -> bool:

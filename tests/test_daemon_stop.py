@@ -21,8 +21,8 @@ from crawler.health import evaluate_source
 from crawler.loopback import LoopbackServer
 from crawler.state import RunRecord
 from crawler.timeutil import BEIJING, iso
-from tests.conftest import REPO, loopback_config, write_config
-from tests.test_daemon import DaemonRun, run_daemon, schedule_section, slow_eastmoney, wait_for
+from tests.conftest import REPO, loopback_config, wait_for, write_config
+from tests.test_daemon import DaemonRun, run_daemon, schedule_section, slow_eastmoney
 
 __all__ = ["run_daemon"]  # the fixture, shared with tests/test_daemon.py
 

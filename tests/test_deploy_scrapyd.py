@@ -16,7 +16,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +25,7 @@ import pytest
 
 from crawler.loopback import LoopbackServer
 from crawler.state import StateStore
-from tests.conftest import DEMO_DATA, REPO, loopback_config, posts_in, tracked_files, write_config
+from tests.conftest import DEMO_DATA, REPO, loopback_config, posts_in, tracked_files, wait_for, write_config
 
 SCRAPYD_DIR = REPO / "deploy" / "scrapyd"
 BIN = Path(sys.executable).parent
@@ -51,19 +50,16 @@ def get_json(url: str) -> dict[str, Any]:
         return json.loads(response.read())  # type: ignore[no-any-return]
 
 
-def wait_for(check: Any, what: str, deadline: float = DEADLINE) -> Any:
-    """Poll ``check()`` until it returns something truthy, or fail after ``deadline`` seconds."""
-    end = time.monotonic() + deadline
-    while True:
+def eventually(check: Any, what: str) -> Any:
+    """``check()`` once it is truthy; a scrapyd not yet listening (OSError) is "not yet"."""
+
+    def attempt() -> Any:
         try:
-            result = check()
+            return check()
         except OSError:
-            result = None
-        if result:
-            return result
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)  # polling interval, not a wait for something to happen
+            return None
+
+    return wait_for(attempt, DEADLINE, what)
 
 
 def tracked_copy(dest: Path) -> Path:
@@ -109,7 +105,7 @@ def scrapyd(tmp_path: Path, site: Path) -> Iterator[str]:
             [str(BIN / "scrapyd")], cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT
         )
         try:
-            wait_for(
+            eventually(
                 lambda: proc.poll() is not None or get_json(f"{url}/daemonstatus.json"), "scrapyd to start"
             )
             assert proc.poll() is None, (home / "scrapyd.out").read_text()
@@ -164,7 +160,7 @@ def test_scrapyd_readme_steps_deploy_and_run_both_spiders(scrapyd: str, site: Pa
         done = [job for job in state["finished"] if job["id"] in jobs]
         return done if len(done) == len(jobs) else None
 
-    done = wait_for(finished, "both scrapyd jobs to finish")
+    done = eventually(finished, "both scrapyd jobs to finish")
     logs = {
         job["id"]: next((tmp_path / "scrapyd" / "logs").rglob(f"{job['id']}.log")).read_text(encoding="utf-8")
         for job in done

@@ -33,6 +33,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.utils.misc import arg_to_iter
 from twisted.python.failure import Failure
 
+from crawler import sources
 from crawler.items import ArticleItem
 from crawler.middlewares.capture import CAPTURED_AT
 from crawler.timeutil import BEIJING
@@ -124,15 +125,11 @@ class ReplayFailure(Exception):
 
 def replay_spider(name: str, config: Config, state: StateStore) -> WireSpider:
     """The crawl's spider class, bound to this config and state store, reporting failures to us."""
-    from scrapy.spiderloader import SpiderLoader
-    from scrapy.utils.project import get_project_settings
     from scrapy.utils.test import get_crawler
 
-    from crawler.runtime import bind, scrapy_settings_for
+    from crawler.runtime import bind
 
-    settings = get_project_settings()
-    settings.setdict(scrapy_settings_for(config), priority="project")
-    spidercls = SpiderLoader.from_settings(settings).load(name)
+    spidercls: type[WireSpider] = sources.get(name).spider_class()
 
     def fail(self: WireSpider, *, key: str, url: str, error: str, context: Any = None) -> None:
         raise ReplayFailure(f"{key}: {error}")
@@ -182,8 +179,8 @@ class Replayer:
         request a callback yields waits for the capture of its URL further on in the file (a run
         fetches follow-up pages after the page that asks for them). The last item of an article in
         the file wins, as its newest capture."""
-        source = path.parent.name
-        spider = self._spider(source)
+        source = sources.get(path.parent.name)
+        spider = self._spider(source.name)
         produced: dict[str, ArticleItem] = {}
         follow_ups: dict[str, Request] = {}
         for capture in read_captures(path, self.errors):
@@ -191,7 +188,7 @@ class Replayer:
             if request is None:
                 article_id = capture.context.get("article_id")
                 callback = spider.replay_callbacks.get(capture.kind)
-                if callback is None or not article_id or f"{source}:{article_id}" in done:
+                if callback is None or not article_id or source.key(article_id) in done:
                     continue
                 request = Request(capture.request_url, callback=getattr(spider, callback))
                 request.meta.update(wm_kind=capture.kind, wm_context=capture.context)

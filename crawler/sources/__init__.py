@@ -55,6 +55,7 @@ class Source:
         return f"{self.name}:{article_id}"
 
     def spider_class(self) -> type[Any]:
+        """The spider class itself (``archive rebuild`` drives its callbacks without a crawl)."""
         module, _, attr = self.spider.partition(":")
         return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
 
