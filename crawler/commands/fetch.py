@@ -62,9 +62,11 @@ def all_mirrored(config: Config, urls: list[str], summary: dict[str, Any]) -> bo
     skipped = "no post written (a duplicate of a mirrored story, or not an article; see the run log)"
     lines = []
     with StateStore(config.db_path) as store:
-        for url in urls:
-            key = key_of(url) or url
-            failure = next((f for f in store.failures(key.partition(":")[0]) if f.key == key), None)
+        keys = {url: key_of(url) or url for url in urls}
+        sources = {key.partition(":")[0] for key in keys.values()}
+        failures = {f.key: f for source in sources for f in store.failures(source)}  # read once, not per URL
+        for url, key in keys.items():
+            failure = failures.get(key)
             if failure is not None or not store.is_known(key):
                 lines.append(f"not mirrored: {key} ({url}): {failure.error if failure else skipped}")
     for line in lines or [f"{len(urls)} URLs asked for, fewer posts written or confirmed: {skipped}"]:
