@@ -30,6 +30,7 @@ class ArticleItem:
     author: str = ""
     editor: str = ""
     aliases: list[str] = field(default_factory=list)  # other state keys of the same story
+    supersedes: list[str] = field(default_factory=list)  # recorded copies this original replaces
     fetched_at: datetime | None = None
     body: str = ""  # cleaned, sanitised, Liquid-safe HTML (set by the clean pipeline)
     category: str = ""  # pinyin slug (set by the category pipeline)

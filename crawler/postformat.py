@@ -268,6 +268,24 @@ def dump_post(meta: dict[str, Any], body: str) -> str:
     return f"---\n{dump_front_matter(ordered_front_matter(meta))}---\n{body}"
 
 
+def with_alias(post: PostFile, alias: str) -> RenderedPost | None:
+    """``post`` with ``alias`` added to its ``aliases:`` (sorted) and its hash recomputed, exactly
+    as rendering the article with that alias would give; None when it is unreadable or lists it."""
+    if post.meta is None:
+        return None
+    listed = [str(a) for a in post.meta.get("aliases") or []]
+    if alias in listed:
+        return None
+    meta = {k: v for k, v in post.meta.items() if k != "content_hash"}
+    meta["aliases"] = sorted({*listed, alias})
+    body = post.body.removesuffix("\n")
+    meta["content_hash"] = digest = content_hash_of(ordered_front_matter(meta), body)
+    meta = ordered_front_matter(meta)
+    return RenderedPost(
+        relpath=post.relpath, text=dump_post(meta, body + "\n"), content_hash=digest, metadata=meta
+    )
+
+
 def render_post(item: ArticleItem, site: SiteSettings) -> RenderedPost:
     """Render a cleaned item (``body``, ``category`` and ``tag`` set) to its post."""
     if not item.body.strip():

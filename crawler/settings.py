@@ -38,7 +38,7 @@ LOG_FORMAT = "%(asctime)s [%(name)s] %(levelname)s: %(message)s"
 ITEM_PIPELINES = {
     "pipelines.validate.ValidateArticlePipeline": 100,
     "pipelines.clean.CleanArticlePipeline": 200,
-    "pipelines.dedupe.DedupeArticlePipeline": 300,
+    "pipelines.identity.IdentityPipeline": 300,
     "pipelines.images.ArticleImagesPipeline": 350,  # NotConfigured unless [images] download = true
     "pipelines.category.CategoryPipeline": 400,
     "pipelines.jekyll.JekyllPostPipeline": 800,

@@ -22,12 +22,12 @@ import os
 import shutil
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from crawler.timeutil import iso, now_beijing
 
@@ -111,6 +111,19 @@ MIGRATIONS: tuple[Migration, ...] = (
             applied  TEXT NOT NULL,
             why      TEXT NOT NULL
         )""",
+    ),
+    Migration(
+        3,
+        "stories are claimed before their post is written (identity decided once, across crawls)",
+        """CREATE TABLE IF NOT EXISTS claims (
+            match_key TEXT PRIMARY KEY,          -- the story: normalised title + publish minute
+            key       TEXT NOT NULL,             -- the article it is mirrored as (maybe not written yet)
+            source    TEXT NOT NULL,
+            claimed   TEXT NOT NULL              -- when (an unwritten claim this old is abandoned)
+        );
+        INSERT OR IGNORE INTO claims(match_key, key, source, claimed)
+            SELECT match_key, key, source, first_seen FROM articles WHERE match_key != ''
+            ORDER BY first_seen""",
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
@@ -315,6 +328,25 @@ class ArticleRecord:
     revision: int
 
 
+Verdict = Literal["write", "alias", "wait"]
+CLAIM_ABANDONED_AFTER = timedelta(hours=1)  # a crawl killed between claiming and recording
+
+
+@dataclass(slots=True, frozen=True)
+class StoryClaim:
+    """What the identity stage decided for an article, before its post is written.
+
+    ``write``: write the post (new, or an update) listing ``aliases``; first remove the posts of
+    ``superseded``, recorded copies this original replaces. ``alias``: the story is mirrored as
+    ``owner``, whose post is on disk. ``wait``: ``owner`` is claimed by a crawl writing it now.
+    """
+
+    verdict: Verdict
+    owner: str
+    aliases: tuple[str, ...] = ()
+    superseded: tuple[ArticleRecord, ...] = ()
+
+
 @dataclass(slots=True, frozen=True)
 class Failure:
     key: str
@@ -438,16 +470,11 @@ class StateStore:
     # -- articles -------------------------------------------------------------------------
     def resolve(self, key: str) -> str | None:
         """The article key that ``key`` names, directly or as an alias; None when unknown."""
-        row = self.conn.execute("SELECT key FROM articles WHERE key = ?", (key,)).fetchone()
-        if row:
-            return str(row[0])
-        row = self.conn.execute("SELECT key FROM aliases WHERE alias = ?", (key,)).fetchone()
-        return str(row[0]) if row else None
+        return self._resolve(self.conn, key)
 
     def aliases_of(self, key: str) -> list[str]:
         """The other keys recorded for the story ``key`` is (sorted): what its post's ``aliases:`` lists."""
-        rows = self.conn.execute("SELECT alias FROM aliases WHERE key = ? ORDER BY alias", (key,))
-        return [str(r[0]) for r in rows]
+        return self._aliases(self.conn, key)
 
     def is_known(self, key: str) -> bool:
         return self.resolve(key) is not None
@@ -471,17 +498,78 @@ class StateStore:
         row = self.conn.execute("SELECT * FROM articles WHERE key = ?", (resolved,)).fetchone()
         return ArticleRecord(**dict(row)) if row else None
 
-    def find_by_match_key(self, match_key: str) -> ArticleRecord | None:
-        """The first-seen article with this match key, if any."""
-        return next(iter(self.find_all_by_match_key(match_key)), None)
+    def claim_story(
+        self,
+        key: str,
+        source: str,
+        match_key: str,
+        rank: Callable[[str], int],
+        *,
+        now: datetime | None = None,
+    ) -> StoryClaim:
+        """Decide which article the story ``key`` is, and claim it, in one write transaction.
 
-    def find_all_by_match_key(self, match_key: str) -> list[ArticleRecord]:
-        if not match_key:
-            return []
-        rows = self.conn.execute(
-            "SELECT * FROM articles WHERE match_key = ? ORDER BY first_seen", (match_key,)
-        )
-        return [ArticleRecord(**dict(row)) for row in rows]
+        A story (``match_key``) reached through two sources is mirrored once, as the copy of the
+        source with the lower ``rank``. The claim is taken before the post is written, so two
+        crawls running at once cannot both write it: the later one waits, or becomes an alias.
+        Two articles of one source are two stories even when their keys match.
+        """
+        now = now or now_beijing()
+        with self.write() as conn:
+            owner = self._resolve(conn, key)
+            if owner is not None and owner != key:
+                return StoryClaim("alias", owner)
+            if match_key:
+                claim = (
+                    conn.execute(
+                        "SELECT key, source, claimed FROM claims WHERE match_key = ?", (match_key,)
+                    ).fetchone()
+                    or conn.execute(  # recorded without a claim: imported, rebuilt
+                        "SELECT key, source, first_seen AS claimed FROM articles WHERE match_key = ?"
+                        " ORDER BY first_seen LIMIT 1",
+                        (match_key,),
+                    ).fetchone()
+                )
+                displaced: tuple[str, ...] = ()
+                if claim is not None and claim["key"] != key and claim["source"] != source:
+                    if rank(source) < rank(claim["source"]):
+                        displaced = (claim["key"],)  # this original takes the story over
+                    elif (recorded := self._resolve(conn, claim["key"])) is not None:
+                        return StoryClaim("alias", recorded)
+                    elif datetime.fromisoformat(claim["claimed"]) > now - CLAIM_ABANDONED_AFTER:
+                        return StoryClaim("wait", claim["key"])
+                if claim is None or claim["source"] != source or claim["key"] == key:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO claims(match_key, key, source, claimed) VALUES (?, ?, ?, ?)",
+                        (match_key, key, source, iso(now)),
+                    )
+                    superseded = tuple(
+                        ArticleRecord(**dict(r))
+                        for r in conn.execute(
+                            "SELECT * FROM articles WHERE match_key = ? AND source != ?", (match_key, source)
+                        )
+                        if rank(r["source"]) > rank(source)
+                    )
+                    aliases = {a for old in superseded for a in self._aliases(conn, old.key)}
+                    aliases.update(old.key for old in superseded)
+                    aliases.update(displaced)
+                    return StoryClaim(
+                        "write", key, tuple(sorted(aliases | set(self._aliases(conn, key)))), superseded
+                    )
+            return StoryClaim("write", key, tuple(self._aliases(conn, key)))
+
+    @staticmethod
+    def _resolve(conn: sqlite3.Connection, key: str) -> str | None:
+        row = conn.execute("SELECT key FROM articles WHERE key = ?", (key,)).fetchone()
+        if row:
+            return str(row[0])
+        row = conn.execute("SELECT key FROM aliases WHERE alias = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    @staticmethod
+    def _aliases(conn: sqlite3.Connection, key: str) -> list[str]:
+        rows = conn.execute("SELECT alias FROM aliases WHERE key = ? ORDER BY alias", (key,))
+        return [str(r[0]) for r in rows]
 
     def record_article(
         self,
@@ -497,11 +585,29 @@ class StateStore:
         post_path: str,
         match_key: str = "",
         aliases: Iterable[str] = (),
+        superseded: Iterable[str] = (),
         seen: datetime | None = None,
-    ) -> None:
-        """Mark an article known. Call only after its post is safely on disk."""
+    ) -> bool:
+        """Mark an article known, folding the ``superseded`` articles into it. Call only after its
+        post is safely on disk.
+
+        False when the story's claim went meanwhile to another source's original: the article
+        is then recorded as that original's alias, not as an article, and its post must go.
+        """
         stamp = iso(seen or now_beijing())
         with self.write() as conn:
+            if match_key:
+                claim = conn.execute(
+                    "SELECT key, source FROM claims WHERE match_key = ?", (match_key,)
+                ).fetchone()
+                if claim is not None and claim["key"] != key and claim["source"] != source:
+                    # the original lists this key: as recorded already, or once it is recorded
+                    if self._resolve(conn, claim["key"]) == claim["key"]:
+                        conn.execute(
+                            "INSERT OR REPLACE INTO aliases(alias, key) VALUES (?, ?)", (key, claim["key"])
+                        )
+                    conn.execute("DELETE FROM failures WHERE key = ?", (key,))
+                    return False
             old = conn.execute("SELECT content_hash FROM articles WHERE key = ?", (key,)).fetchone()
             if old is None:
                 conn.execute(
@@ -529,34 +635,45 @@ class StateStore:
                     " match_key=?, last_seen=?, revision=revision+? WHERE key=?",
                     (media, url, title, published, content_hash, post_path, match_key, stamp, bump, key),
                 )
+            if match_key:
+                conn.execute(
+                    "INSERT OR IGNORE INTO claims(match_key, key, source, claimed) VALUES (?, ?, ?, ?)",
+                    (match_key, key, source, stamp),
+                )
+            for old_key in superseded:
+                self._fold(conn, old_key, key)
             for alias in aliases:
                 if alias != key:
                     conn.execute("INSERT OR REPLACE INTO aliases(alias, key) VALUES (?, ?)", (alias, key))
             conn.execute("DELETE FROM failures WHERE key = ?", (key,))
             for alias in aliases:
                 conn.execute("DELETE FROM failures WHERE key = ?", (alias,))
+        return True
 
-    def add_alias(self, alias: str, key: str) -> None:
+    def add_alias(self, alias: str, key: str, *, content_hash: str | None = None) -> None:
+        """Record ``alias`` as another key of article ``key`` (whose post now has ``content_hash``)."""
         with self.write() as conn:
             conn.execute("INSERT OR REPLACE INTO aliases(alias, key) VALUES (?, ?)", (alias, key))
             conn.execute("DELETE FROM failures WHERE key = ?", (alias,))
+            if content_hash is not None:
+                conn.execute("UPDATE articles SET content_hash = ? WHERE key = ?", (content_hash, key))
 
     def supersede(self, old_key: str, new_key: str) -> None:
         """Fold article ``old_key`` into ``new_key``: it becomes an alias, its row goes."""
-        if old_key == new_key:
-            return
-        with self.write() as conn:
-            conn.execute("UPDATE aliases SET key = ? WHERE key = ?", (new_key, old_key))
-            conn.execute("INSERT OR REPLACE INTO aliases(alias, key) VALUES (?, ?)", (old_key, new_key))
-            conn.execute("DELETE FROM articles WHERE key = ?", (old_key,))
+        if old_key != new_key:
+            with self.write() as conn:
+                self._fold(conn, old_key, new_key)
+
+    @staticmethod
+    def _fold(conn: sqlite3.Connection, old_key: str, new_key: str) -> None:
+        conn.execute("UPDATE aliases SET key = ? WHERE key = ?", (new_key, old_key))
+        conn.execute("INSERT OR REPLACE INTO aliases(alias, key) VALUES (?, ?)", (old_key, new_key))
+        conn.execute("DELETE FROM articles WHERE key = ?", (old_key,))
+        conn.execute("UPDATE claims SET key = ? WHERE key = ?", (new_key, old_key))
 
     def touch(self, key: str) -> None:
         with self.write() as conn:
             conn.execute("UPDATE articles SET last_seen = ? WHERE key = ?", (iso(now_beijing()), key))
-
-    def set_content_hash(self, key: str, content_hash: str) -> None:
-        with self.write() as conn:
-            conn.execute("UPDATE articles SET content_hash = ? WHERE key = ?", (content_hash, key))
 
     def set_post_path(self, key: str, post_path: str) -> None:
         with self.write() as conn:

@@ -2,7 +2,9 @@
 
 Reads ``WIREMIRROR_CONFIG`` ([output] dir, [site] url). Order matters for crash safety: the post
 is on disk before the state store learns of it, so a kill at any point leaves at worst an article
-that is fetched again, never one that is "known" but missing.
+that is fetched again, never one that is "known" but missing. What the item is (new, an update,
+the original replacing copies) was decided by the identity stage (pipelines/identity.py); the
+writer carries it out and records the article only if its claim on the story still holds.
 """
 
 from __future__ import annotations
@@ -15,11 +17,9 @@ from scrapy.exceptions import DropItem
 
 from crawler.failures import record_item_failure
 from crawler.matching import match_key
-from crawler.postformat import RenderedPost, SiteSettings, render_post
+from crawler.postformat import SiteSettings, render_post
 from crawler.runtime import get_config, get_state
 from crawler.timeutil import iso
-from pipelines.aliases import add_alias_to_post
-from pipelines.dedupe import rank
 from pipelines.store import PostStore, UnsafePathError
 
 if TYPE_CHECKING:
@@ -32,10 +32,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def record_post(state: StateStore, item: ArticleItem, content_hash: str, relpath: str) -> None:
-    """Mark ``item`` known with its post at ``relpath`` (call only once the post is on disk)."""
+def record_post(state: StateStore, item: ArticleItem, content_hash: str, relpath: str) -> bool:
+    """Mark ``item`` known with its post at ``relpath`` (call only once the post is on disk).
+
+    False when another source's original claimed the story meanwhile: ``item`` is its alias now.
+    """
     assert item.published is not None
-    state.record_article(
+    return state.record_article(
         key=item.key,
         source=item.source,
         article_id=item.article_id,
@@ -47,6 +50,7 @@ def record_post(state: StateStore, item: ArticleItem, content_hash: str, relpath
         post_path=relpath,
         match_key=match_key(item.title, item.published),
         aliases=item.aliases,
+        superseded=item.supersedes,
     )
 
 
@@ -79,6 +83,8 @@ class JekyllPostPipeline:
             record_item_failure(self.crawler, item, f"cannot render: {err}")
             raise DropItem(f"{item.key}: {err}") from err
         existing = self.state.get_article(item.key)
+        if existing is not None and existing.key != item.key:
+            existing = None  # the key became another article's alias meanwhile: never touch its post
         relpath = existing.post_path if existing and existing.post_path else rendered.relpath
         if existing and existing.content_hash == rendered.content_hash and self.store.exists(relpath):
             self.state.touch(existing.key)
@@ -86,7 +92,7 @@ class JekyllPostPipeline:
             return item
         try:
             written = self.store.write(relpath, rendered.text)
-            retired = self._retire_superseded(item)
+            self._remove_superseded(item)
         except UnsafePathError as err:
             record_item_failure(self.crawler, item, str(err))
             raise DropItem(str(err)) from err
@@ -96,54 +102,28 @@ class JekyllPostPipeline:
             logger.error("cannot write %s for %s: %s", relpath, item.key, err)
             raise DropItem(f"{item.key}: cannot write post: {err}") from err
         try:
-            self._record(item, rendered, relpath, retired)
+            claimed = record_post(self.state, item, rendered.content_hash, relpath)
         except sqlite3.Error as err:
             # The post is on disk but not recorded: the next run fetches it again and finds it unchanged.
             self.stats.inc_value("wiremirror/write_errors")
             logger.error("cannot record %s in the state store: %s", item.key, err)
             raise DropItem(f"{item.key}: cannot record in the state store: {err}") from err
-        if self._lost_race(item, relpath):
-            raise DropItem(f"{item.key}: same story as an original recorded meanwhile")
+        if not claimed:
+            self.store.remove(relpath)
+            self.stats.inc_value("dedupe/aliased")
+            raise DropItem(f"{item.key}: same story as an original claimed meanwhile, recorded as its alias")
         self.stats.inc_value("wiremirror/updated" if existing else "wiremirror/new")
         if written:
             logger.info("%s %s → %s", "updated" if existing else "new", item.key, relpath)
         return item
 
-    def _retire_superseded(self, item: ArticleItem) -> list[str]:
-        """Remove the posts of articles this item supersedes; return their keys."""
-        retired = []
-        for alias in item.aliases:
-            other = self.state.get_article(alias)
-            if other is not None and other.key != item.key:
-                if other.post_path:
-                    self.store.remove(other.post_path)
-                retired.append(other.key)
-        return retired
+    def _remove_superseded(self, item: ArticleItem) -> None:
+        """Remove the posts of the copies this original replaces (recording folds their rows in).
 
-    def _lost_race(self, item: ArticleItem, relpath: str) -> bool:
-        """Settle a story that another source's crawl recorded between our dedupe check and now.
-
-        Crawls of different sources run in parallel, so the check in the dedupe pipeline can miss
-        a copy written a moment later. Both sides run this after recording; each step is idempotent,
-        so they converge on one post: the preferred source's.
+        Before recording: a kill in between leaves the copy's row without its post, and the
+        original unrecorded, so the next run fetches the original again and finishes the job.
         """
-        for other in self.state.find_all_by_match_key(match_key(item.title, item.published)):
-            if other.key == item.key or other.source == item.source:
-                continue
-            if rank(item.source) < rank(other.source):
-                if other.post_path and other.post_path != relpath:
-                    self.store.remove(other.post_path)
-                self.state.supersede(other.key, item.key)
-                self.stats.inc_value("dedupe/superseded")
-                continue
-            self.store.remove(relpath)
-            self.state.supersede(item.key, other.key)
-            add_alias_to_post(self.store, self.state, other, item.key)
-            self.stats.inc_value("dedupe/aliased")
-            return True
-        return False
-
-    def _record(self, item: ArticleItem, rendered: RenderedPost, relpath: str, retired: list[str]) -> None:
-        record_post(self.state, item, rendered.content_hash, relpath)
-        for old in retired:
-            self.state.supersede(old, item.key)
+        for key in item.supersedes:
+            other = self.state.get_article(key)
+            if other is not None and other.key == key and other.post_path:
+                self.store.remove(other.post_path)

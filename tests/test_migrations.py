@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from crawler import state as state_module
+from crawler.sources import rank
 from crawler.state import MIGRATIONS, SCHEMA_VERSION, Migration, StateStore
 from tests.conftest import run_cli, write_config
 
@@ -120,6 +121,14 @@ def build_version_1(db: Path) -> None:
     conn.close()
 
 
+def conn_claims(db: Path) -> list[tuple[str, str]]:
+    conn = sqlite3.connect(db)
+    try:
+        return [(str(m), str(k)) for m, k in conn.execute("SELECT match_key, key FROM claims")]
+    finally:
+        conn.close()
+
+
 def user_version(db: Path) -> int:
     conn = sqlite3.connect(db)
     try:
@@ -152,6 +161,10 @@ def test_a_version_1_store_is_upgraded_and_keeps_its_data(tmp_path: Path):
         assert store.get_meta("chinanews:day_archive_at") == "2026-11-01T08:00:00+08:00"
         assert store.get_meta("schema_version") == str(SCHEMA_VERSION)
         assert store.integrity_check() == "ok"
+        # version 3: the story of every known article is claimed, so a new copy becomes an alias
+        copy = store.claim_story("eastmoney:202611019999999999", "eastmoney", "老文章|2026-11-01 08:00", rank)
+        assert (copy.verdict, copy.owner) == ("alias", "chinanews:10000001")
+        assert conn_claims(db) == [("老文章|2026-11-01 08:00", "chinanews:10000001")]
 
 
 def test_the_cli_upgrades_a_version_1_store_and_a_crawl_keeps_what_it_knew(tmp_path: Path):

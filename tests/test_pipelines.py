@@ -6,15 +6,19 @@ import pytest
 from scrapy.exceptions import DropItem
 from scrapy.utils.test import get_crawler
 
+from crawler import sources
 from crawler.config import parse_config
 from crawler.items import ArticleItem
+from crawler.matching import match_key
 from crawler.postformat import SiteSettings, render_post
 from crawler.runtime import get_state
+from crawler.sources.chinanews.spider import ChinanewsSpider
 from crawler.sources.eastmoney.spider import EastmoneySpider
-from crawler.timeutil import parse_beijing
+from crawler.state import CLAIM_ABANDONED_AFTER
+from crawler.timeutil import now_beijing, parse_beijing
 from pipelines.category import CategoryPipeline
 from pipelines.clean import CleanArticlePipeline
-from pipelines.dedupe import DedupeArticlePipeline
+from pipelines.identity import IdentityPipeline
 from pipelines.jekyll import JekyllPostPipeline
 from pipelines.validate import ValidateArticlePipeline
 
@@ -48,7 +52,7 @@ def run_all(crawler, it):
     for cls in (
         ValidateArticlePipeline,
         CleanArticlePipeline,
-        DedupeArticlePipeline,
+        IdentityPipeline,
         CategoryPipeline,
         JekyllPostPipeline,
     ):
@@ -146,26 +150,94 @@ def test_chinanews_original_supersedes_an_earlier_eastmoney_copy(crawler, tmp_pa
     assert state.resolve("eastmoney:202205260000000001") == "chinanews:10606399"
 
 
-def test_a_copy_recorded_by_a_parallel_crawl_is_settled_after_writing(crawler, tmp_path):
-    """Both sources crawl at once: the dedupe check saw nothing, but the other copy landed meanwhile."""
-    run_all(crawler, item(media="中国新闻网", title="同一条新闻"))  # the Eastmoney copy lands first
-    cns = item(
+@pytest.fixture
+def other_crawler(tmp_path):
+    """A second crawl process on the same output and state store (its own connection)."""
+    config = parse_config(
+        {"output": {"dir": str(tmp_path / "out")}, "state": {"dir": str(tmp_path / "state")}}
+    )
+    other = get_crawler(ChinanewsSpider, {"WIREMIRROR_CONFIG": config})
+    other.stats.open_spider()
+    yield other
+    get_state(other).close()
+
+
+def through(crawler, it, *stages):
+    for cls in stages:
+        it = cls.from_crawler(crawler).process_item(it)
+    return it
+
+
+BEFORE_WRITING = (ValidateArticlePipeline, CleanArticlePipeline, IdentityPipeline, CategoryPipeline)
+
+
+def chinanews_twin() -> ArticleItem:
+    return item(
         source="chinanews",
         article_id="10606399",
         media="中国新闻网",
         url="https://www.chinanews.com.cn/gn/2022/05-26/10606399.shtml",
         title="同一条新闻",
     )
-    for cls in (ValidateArticlePipeline, CleanArticlePipeline, CategoryPipeline, JekyllPostPipeline):
-        cns = cls.from_crawler(crawler).process_item(cns)  # no dedupe stage: it raced
-    assert sorted(p.name for p in (tmp_path / "out" / "_posts").iterdir()) == ["2022-05-26-cns10606399.md"]
-    assert get_state(crawler).resolve("eastmoney:202205260000000001") == "chinanews:10606399"
 
-    # and the losing side, arriving after the original: its own post is withdrawn
-    late = item(article_id="202205260000000009", media="中国新闻网", title="同一条新闻")
-    for cls in (ValidateArticlePipeline, CleanArticlePipeline, CategoryPipeline):
-        late = cls.from_crawler(crawler).process_item(late)
-    with pytest.raises(DropItem, match="meanwhile"):
-        JekyllPostPipeline.from_crawler(crawler).process_item(late)
-    assert sorted(p.name for p in (tmp_path / "out" / "_posts").iterdir()) == ["2022-05-26-cns10606399.md"]
-    assert get_state(crawler).resolve("eastmoney:202205260000000009") == "chinanews:10606399"
+
+@pytest.mark.parametrize("original_writes_first", [True, False])
+def test_two_crawls_claiming_one_story_at_once_leave_one_post(
+    crawler, other_crawler, tmp_path, original_writes_first
+):
+    """Both copies pass the identity stage before either is written: the original's claim wins."""
+    copy = through(crawler, item(media="中国新闻网", title="同一条新闻"), *BEFORE_WRITING)
+    original = through(other_crawler, chinanews_twin(), *BEFORE_WRITING)
+    assert original.aliases == ["eastmoney:202205260000000001"]  # it took the story over
+    writes = [(other_crawler, original), (crawler, copy)]
+    for who, it in writes if original_writes_first else reversed(writes):
+        if it is copy:
+            with pytest.raises(DropItem, match="claimed meanwhile"):
+                JekyllPostPipeline.from_crawler(who).process_item(it)
+        else:
+            JekyllPostPipeline.from_crawler(who).process_item(it)
+
+    posts = tmp_path / "out" / "_posts"
+    assert sorted(p.name for p in posts.iterdir()) == ["2022-05-26-cns10606399.md"]
+    expected = render_post(original, SiteSettings())
+    assert (posts / "2022-05-26-cns10606399.md").read_text(encoding="utf-8") == expected.text
+    state = get_state(crawler)
+    assert state.resolve("eastmoney:202205260000000001") == "chinanews:10606399"
+    assert state.count_articles() == 1
+    assert state.get_article("chinanews:10606399").content_hash == expected.content_hash
+
+
+def test_a_copy_of_a_story_another_crawl_is_writing_waits_then_becomes_its_alias(
+    crawler, other_crawler, tmp_path
+):
+    original = through(other_crawler, chinanews_twin(), *BEFORE_WRITING)  # claimed, not yet written
+    copy = item(media="中国新闻网", title="同一条新闻")
+    with pytest.raises(DropItem, match="written now by another crawl"):
+        through(crawler, copy, ValidateArticlePipeline, CleanArticlePipeline, IdentityPipeline)
+    state = get_state(crawler)
+    assert [f.key for f in state.failures("eastmoney")] == [copy.key]  # retried by a later run
+    assert not (tmp_path / "out" / "_posts").exists() or not list((tmp_path / "out" / "_posts").iterdir())
+
+    JekyllPostPipeline.from_crawler(other_crawler).process_item(original)
+    with pytest.raises(DropItem, match="alias"):  # the retry, in a later run
+        run_all(crawler, item(media="中国新闻网", title="同一条新闻"))
+    posts = tmp_path / "out" / "_posts"
+    assert sorted(p.name for p in posts.iterdir()) == ["2022-05-26-cns10606399.md"]
+    original.aliases = [copy.key]
+    assert (posts / "2022-05-26-cns10606399.md").read_text(encoding="utf-8") == render_post(
+        original, SiteSettings()
+    ).text
+    assert state.resolve(copy.key) == "chinanews:10606399"
+    assert state.failures("eastmoney") == []
+
+
+def test_an_abandoned_claim_does_not_block_the_story(crawler, other_crawler):
+    """A crawl killed between claiming and writing: after a while the copy may take the story."""
+    original = through(other_crawler, chinanews_twin(), *BEFORE_WRITING)  # then killed: never written
+    state = get_state(crawler)
+    story = match_key(original.title, original.published)
+    soon = now_beijing() + CLAIM_ABANDONED_AFTER / 2
+    later = now_beijing() + CLAIM_ABANDONED_AFTER * 2
+    assert state.claim_story("eastmoney:1", "eastmoney", story, sources.rank, now=soon).verdict == "wait"
+    taken = state.claim_story("eastmoney:1", "eastmoney", story, sources.rank, now=later)
+    assert (taken.verdict, taken.owner) == ("write", "eastmoney:1")

@@ -89,3 +89,56 @@ def test_concurrent_writers_from_several_processes_lose_nothing(tmp_path):
     store = StateStore(path)
     assert store.count_articles() == 800
     assert store.integrity_check() == "ok"
+
+
+def _rank(source: str) -> int:
+    return {"chinanews": 0, "eastmoney": 10}[source]
+
+
+def test_claim_story_decides_identity_once_across_sources(tmp_path):
+    store = StateStore(tmp_path / "s.db")
+    story = "同一条新闻|2022-05-26 08:00"
+
+    first = store.claim_story("eastmoney:1", "eastmoney", story, _rank)
+    assert (first.verdict, first.owner, first.aliases) == ("write", "eastmoney:1", ())
+    _record(store, "eastmoney:1", match_key=story)
+    # another Eastmoney article with the same title and minute is another story
+    assert store.claim_story("eastmoney:2", "eastmoney", story, _rank).verdict == "write"
+
+    original = store.claim_story("chinanews:9", "chinanews", story, _rank)  # the lower rank wins
+    assert (original.verdict, original.aliases) == ("write", ("eastmoney:1",))
+    assert [old.key for old in original.superseded] == ["eastmoney:1"]
+    assert store.record_article(
+        key="chinanews:9",
+        source="chinanews",
+        article_id="9",
+        media="",
+        url="u",
+        title="t",
+        published="2022-05-26T08:00:00+08:00",
+        content_hash="h",
+        post_path="_posts/cns9.md",
+        match_key=story,
+        aliases=original.aliases,
+        superseded=["eastmoney:1"],
+    )
+    assert store.resolve("eastmoney:1") == "chinanews:9"
+    assert store.count_articles() == 1
+
+    late = store.claim_story("eastmoney:3", "eastmoney", story, _rank)  # a later copy
+    assert (late.verdict, late.owner) == ("alias", "chinanews:9")
+    again = store.claim_story("eastmoney:1", "eastmoney", story, _rank)  # a known alias
+    assert (again.verdict, again.owner) == ("alias", "chinanews:9")
+    update = store.claim_story("chinanews:9", "chinanews", story, _rank)
+    assert (update.verdict, update.aliases, update.superseded) == ("write", ("eastmoney:1",), ())
+
+
+def test_a_story_recorded_before_claims_existed_is_still_claimed(tmp_path):
+    """Articles recorded by the import or a store upgraded from version 2 hold their story."""
+    store = StateStore(tmp_path / "s.db")
+    story = "旧闻|2020-01-01 08:00"
+    _record(store, "chinanews:5", match_key=story)
+    with store.write() as conn:
+        conn.execute("DELETE FROM claims")
+    verdict = store.claim_story("eastmoney:7", "eastmoney", story, _rank)
+    assert (verdict.verdict, verdict.owner) == ("alias", "chinanews:5")

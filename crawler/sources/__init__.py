@@ -90,6 +90,12 @@ def get(name: str) -> Source:
         raise KeyError(f"unknown source {name!r} (known: {', '.join(registry())})") from None
 
 
+def rank(name: str) -> int:
+    """Lower wins a story reached through two sources; an unregistered source never wins."""
+    source = registry().get(name)
+    return source.rank if source is not None else 1 << 30
+
+
 def _first(name_id: Callable[[Source], str | None]) -> tuple[Source, str] | None:
     for source in registry().values():
         article_id = name_id(source)
