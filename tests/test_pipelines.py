@@ -241,3 +241,16 @@ def test_an_abandoned_claim_does_not_block_the_story(crawler, other_crawler):
     assert state.claim_story("eastmoney:1", "eastmoney", story, sources.rank, now=soon).verdict == "wait"
     taken = state.claim_story("eastmoney:1", "eastmoney", story, sources.rank, now=later)
     assert (taken.verdict, taken.owner) == ("write", "eastmoney:1")
+
+
+def test_an_update_of_an_original_keeps_the_aliases_it_lists(crawler, tmp_path):
+    """An original corrected upstream (or fetched again) must not lose the copies it records."""
+    run_all(crawler, chinanews_twin())
+    with pytest.raises(DropItem, match="alias"):
+        run_all(crawler, item(media="中国新闻网", title="同一条新闻"))
+    corrected = chinanews_twin()
+    corrected.body_html = "<p>更正后的正文</p>"
+    run_all(crawler, corrected)
+    text = (tmp_path / "out" / "_posts" / "2022-05-26-cns10606399.md").read_text(encoding="utf-8")
+    assert "更正后的正文" in text
+    assert "aliases:\n- eastmoney:202205260000000001\n" in text
