@@ -33,6 +33,10 @@ MEDIA_ALLOW_REDIRECTS = True  # image CDNs redirect; Scrapy's media pipelines re
 # crawler to another site; real article pages never need it.
 METAREFRESH_ENABLED = False
 DNS_TIMEOUT = 20
+# Scrapy (2.13+) starts CONCURRENT_ITEMS asyncio tasks for the output of every response, 100 by
+# default. An article response yields one item and a list page a few dozen requests, so 8 loses
+# nothing and spares the reactor ~200,000 idle tasks per 2,000 articles (15 % of a crawl's CPU).
+CONCURRENT_ITEMS = 8
 LOG_FORMAT = "%(asctime)s [%(name)s] %(levelname)s: %(message)s"
 
 ITEM_PIPELINES = {

@@ -348,6 +348,24 @@ class StoryClaim:
 
 
 @dataclass(slots=True, frozen=True)
+class ArticleWrite:
+    """What recording an article stores (its post is on disk): the row, its aliases, what it replaces."""
+
+    key: str
+    source: str
+    article_id: str
+    media: str
+    url: str
+    title: str
+    published: str
+    content_hash: str
+    post_path: str
+    match_key: str = ""
+    aliases: tuple[str, ...] = ()
+    superseded: tuple[str, ...] = ()
+
+
+@dataclass(slots=True, frozen=True)
 class Failure:
     key: str
     source: str
@@ -571,83 +589,85 @@ class StateStore:
         rows = conn.execute("SELECT alias FROM aliases WHERE key = ? ORDER BY alias", (key,))
         return [str(r[0]) for r in rows]
 
-    def record_article(
-        self,
-        *,
-        key: str,
-        source: str,
-        article_id: str,
-        media: str,
-        url: str,
-        title: str,
-        published: str,
-        content_hash: str,
-        post_path: str,
-        match_key: str = "",
-        aliases: Iterable[str] = (),
-        superseded: Iterable[str] = (),
-        seen: datetime | None = None,
-    ) -> bool:
-        """Mark an article known, folding the ``superseded`` articles into it. Call only after its
-        post is safely on disk.
+    def record_article(self, *, seen: datetime | None = None, **article: Any) -> bool:
+        """Mark one article known (the fields of :class:`ArticleWrite`); see :meth:`record_articles`."""
+        return self.record_articles([ArticleWrite(**article)], seen=seen)[0]
 
-        False when the story's claim went meanwhile to another source's original: the article
-        is then recorded as that original's alias, not as an article, and its post must go.
+    def record_articles(
+        self, articles: Sequence[ArticleWrite], *, seen: datetime | None = None
+    ) -> list[bool]:
+        """Mark articles known in one transaction, folding each one's ``superseded`` articles into
+        it. Call only after their posts are safely on disk.
+
+        An entry is False when its story's claim went meanwhile to another source's original: the
+        article is then that original's alias, not an article, and its post must go.
         """
         stamp = iso(seen or now_beijing())
         with self.write() as conn:
-            if match_key:
-                claim = conn.execute(
-                    "SELECT key, source FROM claims WHERE match_key = ?", (match_key,)
-                ).fetchone()
-                if claim is not None and claim["key"] != key and claim["source"] != source:
-                    # the original lists this key: as recorded already, or once it is recorded
-                    if self._resolve(conn, claim["key"]) == claim["key"]:
-                        conn.execute(
-                            "INSERT OR REPLACE INTO aliases(alias, key) VALUES (?, ?)", (key, claim["key"])
-                        )
-                    conn.execute("DELETE FROM failures WHERE key = ?", (key,))
-                    return False
-            old = conn.execute("SELECT content_hash FROM articles WHERE key = ?", (key,)).fetchone()
-            if old is None:
-                conn.execute(
-                    "INSERT INTO articles(key, source, article_id, media, url, title, published, content_hash,"
-                    " post_path, match_key, first_seen, last_seen) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        key,
-                        source,
-                        article_id,
-                        media,
-                        url,
-                        title,
-                        published,
-                        content_hash,
-                        post_path,
-                        match_key,
-                        stamp,
-                        stamp,
-                    ),
-                )
-            else:
-                bump = 1 if old[0] != content_hash else 0
-                conn.execute(
-                    "UPDATE articles SET media=?, url=?, title=?, published=?, content_hash=?, post_path=?,"
-                    " match_key=?, last_seen=?, revision=revision+? WHERE key=?",
-                    (media, url, title, published, content_hash, post_path, match_key, stamp, bump, key),
-                )
-            if match_key:
-                conn.execute(
-                    "INSERT OR IGNORE INTO claims(match_key, key, source, claimed) VALUES (?, ?, ?, ?)",
-                    (match_key, key, source, stamp),
-                )
-            for old_key in superseded:
-                self._fold(conn, old_key, key)
-            for alias in aliases:
-                if alias != key:
-                    conn.execute("INSERT OR REPLACE INTO aliases(alias, key) VALUES (?, ?)", (alias, key))
+            return [self._record(conn, article, stamp) for article in articles]
+
+    def _record(self, conn: sqlite3.Connection, a: ArticleWrite, stamp: str) -> bool:
+        if a.match_key:
+            claim = conn.execute(
+                "SELECT key, source FROM claims WHERE match_key = ?", (a.match_key,)
+            ).fetchone()
+            if claim is not None and claim["key"] != a.key and claim["source"] != a.source:
+                # the original lists this key: as recorded already, or once it is recorded
+                if self._resolve(conn, claim["key"]) == claim["key"]:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO aliases(alias, key) VALUES (?, ?)", (a.key, claim["key"])
+                    )
+                conn.execute("DELETE FROM failures WHERE key = ?", (a.key,))
+                return False
+            conn.execute(
+                "INSERT OR IGNORE INTO claims(match_key, key, source, claimed) VALUES (?, ?, ?, ?)",
+                (a.match_key, a.key, a.source, stamp),
+            )
+        old = conn.execute("SELECT content_hash FROM articles WHERE key = ?", (a.key,)).fetchone()
+        if old is None:
+            conn.execute(
+                "INSERT INTO articles(key, source, article_id, media, url, title, published, content_hash,"
+                " post_path, match_key, first_seen, last_seen) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    a.key,
+                    a.source,
+                    a.article_id,
+                    a.media,
+                    a.url,
+                    a.title,
+                    a.published,
+                    a.content_hash,
+                    a.post_path,
+                    a.match_key,
+                    stamp,
+                    stamp,
+                ),
+            )
+        else:
+            bump = 1 if old[0] != a.content_hash else 0
+            conn.execute(
+                "UPDATE articles SET media=?, url=?, title=?, published=?, content_hash=?, post_path=?,"
+                " match_key=?, last_seen=?, revision=revision+? WHERE key=?",
+                (
+                    a.media,
+                    a.url,
+                    a.title,
+                    a.published,
+                    a.content_hash,
+                    a.post_path,
+                    a.match_key,
+                    stamp,
+                    bump,
+                    a.key,
+                ),
+            )
+        for old_key in a.superseded:
+            self._fold(conn, old_key, a.key)
+        for alias in a.aliases:
+            if alias != a.key:
+                conn.execute("INSERT OR REPLACE INTO aliases(alias, key) VALUES (?, ?)", (alias, a.key))
+        for key in (a.key, *a.aliases):
             conn.execute("DELETE FROM failures WHERE key = ?", (key,))
-            for alias in aliases:
-                conn.execute("DELETE FROM failures WHERE key = ?", (alias,))
         return True
 
     def add_alias(self, alias: str, key: str, *, content_hash: str | None = None) -> None:

@@ -49,13 +49,18 @@ class CategoryPipeline:
         self.state = state
         self.store = PostStore(output_dir)
         self.checked: set[str] = set()
+        self.known: dict[tuple[str, str], tuple[str, str]] = {}  # (media, source) → (slug, tag)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(get_state(crawler), get_config(crawler).output_dir)
 
     def process_item(self, item: ArticleItem) -> ArticleItem:
-        item.category, item.tag = category_of(self.state, item)
+        # a media name keeps its first slug forever, so the run asks the registry once per name
+        key = (item.media, item.source)
+        if key not in self.known:
+            self.known[key] = category_of(self.state, item)
+        item.category, item.tag = self.known[key]
         if item.category not in self.checked:
             self.checked.add(item.category)
             try:

@@ -20,6 +20,7 @@ from crawler.failures import record_item_failure
 from crawler.matching import match_key
 from crawler.postformat import parse_post, with_alias
 from crawler.runtime import get_config, get_state
+from pipelines.offload import close_thread_states, off_reactor, thread_state
 from pipelines.store import PostStore
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from scrapy.statscollectors import StatsCollector
 
     from crawler.items import ArticleItem
-    from crawler.state import StateStore
+    from crawler.state import StateStore, StoryClaim
 
 logger = logging.getLogger(__name__)
 
@@ -45,21 +46,22 @@ class IdentityPipeline:
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler, get_state(crawler), PostStore(get_config(crawler).output_dir))
 
-    def process_item(self, item: ArticleItem) -> ArticleItem:
+    def close_spider(self) -> None:
+        close_thread_states(self.state.path)
+
+    async def process_item(self, item: ArticleItem) -> ArticleItem:
         if item.key in self.seen:
             self.stats.inc_value("dedupe/in_run")
             raise DropItem(f"{item.key}: already handled in this run")
         self.seen.add(item.key)
-        claim = self.state.claim_story(
-            item.key, item.source, match_key(item.title, item.published), sources.rank
-        )
+        claim = await off_reactor(self._claim, item)
         if claim.verdict == "wait":
             record_item_failure(
                 self.crawler, item, f"same story as {claim.owner}, being written by another crawl"
             )
             raise DropItem(f"{item.key}: same story as {claim.owner}, written now by another crawl")
         if claim.verdict == "alias":
-            self._record_alias(item.key, claim.owner)
+            self.stats.inc_value("dedupe/aliased")
             raise DropItem(f"{item.key}: same story as {claim.owner}, recorded as its alias")
         item.aliases = list(claim.aliases)
         item.supersedes = [old.key for old in claim.superseded]
@@ -68,16 +70,23 @@ class IdentityPipeline:
             logger.info("%s supersedes %s (same story)", item.key, old.key)
         return item
 
-    def _record_alias(self, alias: str, owner_key: str) -> None:
+    def _claim(self, item: ArticleItem) -> StoryClaim:
+        """On a worker thread: the claim, and for a copy of a written story, its alias recorded."""
+        state = thread_state(self.state.path)
+        claim = state.claim_story(item.key, item.source, match_key(item.title, item.published), sources.rank)
+        if claim.verdict == "alias":
+            self._record_alias(state, item.key, claim.owner)
+        return claim
+
+    def _record_alias(self, state: StateStore, alias: str, owner_key: str) -> None:
         """The original's post lists the copy first, then the state store learns of the alias.
 
         In that order a kill leaves a post naming an alias the store does not know yet; the copy is
         fetched again next time and this runs again, changing nothing on disk.
         """
-        owner = self.state.get_article(owner_key)
+        owner = state.get_article(owner_key)
         text = self.store.read(owner.post_path) if owner and owner.post_path else None
         rendered = with_alias(parse_post(owner.post_path, text), alias) if owner and text else None
         if rendered is not None:
             self.store.write(rendered.relpath, rendered.text)
-        self.state.add_alias(alias, owner_key, content_hash=rendered.content_hash if rendered else None)
-        self.stats.inc_value("dedupe/aliased")
+        state.add_alias(alias, owner_key, content_hash=rendered.content_hash if rendered else None)

@@ -5,21 +5,30 @@ is on disk before the state store learns of it, so a kill at any point leaves at
 that is fetched again, never one that is "known" but missing. What the item is (new, an update,
 the original replacing copies) was decided by the identity stage (pipelines/identity.py); the
 writer carries it out and records the article only if its claim on the story still holds.
+
+Writing is a group commit on a worker thread (pipelines/offload.py): the posts that arrive while a
+batch is being committed form the next batch, whose files are flushed to disk together and then
+recorded in one state transaction. One article alone is one fsync, as before; a burst of new
+articles pays one flush per batch instead of two fsyncs per post, and downloads go on meanwhile.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
-from typing import TYPE_CHECKING, Self
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Self
 
 from scrapy.exceptions import DropItem
 
 from crawler.failures import record_item_failure
 from crawler.matching import match_key
-from crawler.postformat import SiteSettings, render_post
+from crawler.postformat import RenderedPost, SiteSettings, render_post
 from crawler.runtime import get_config, get_state
+from crawler.state import ArticleWrite, StateStore
 from crawler.timeutil import iso
+from pipelines.offload import close_thread_states, off_reactor, thread_state
 from pipelines.store import PostStore, UnsafePathError
 
 if TYPE_CHECKING:
@@ -27,18 +36,14 @@ if TYPE_CHECKING:
     from scrapy.statscollectors import StatsCollector
 
     from crawler.items import ArticleItem
-    from crawler.state import StateStore
 
 logger = logging.getLogger(__name__)
 
 
-def record_post(state: StateStore, item: ArticleItem, content_hash: str, relpath: str) -> bool:
-    """Mark ``item`` known with its post at ``relpath`` (call only once the post is on disk).
-
-    False when another source's original claimed the story meanwhile: ``item`` is its alias now.
-    """
+def article_write(item: ArticleItem, content_hash: str, relpath: str) -> ArticleWrite:
+    """What the state store records for ``item`` once its post is at ``relpath``."""
     assert item.published is not None
-    return state.record_article(
+    return ArticleWrite(
         key=item.key,
         source=item.source,
         article_id=item.article_id,
@@ -49,9 +54,29 @@ def record_post(state: StateStore, item: ArticleItem, content_hash: str, relpath
         content_hash=content_hash,
         post_path=relpath,
         match_key=match_key(item.title, item.published),
-        aliases=item.aliases,
-        superseded=item.supersedes,
+        aliases=tuple(item.aliases),
+        superseded=tuple(item.supersedes),
     )
+
+
+def record_post(state: StateStore, item: ArticleItem, content_hash: str, relpath: str) -> bool:
+    """Mark ``item`` known with its post at ``relpath`` (call only once the post is on disk).
+
+    False when another source's original claimed the story meanwhile: ``item`` is its alias now.
+    """
+    return state.record_articles([article_write(item, content_hash, relpath)])[0]
+
+
+Outcome = Literal["written", "same", "unsafe", "write_error", "record_error", "lost"]
+MAX_BATCH = 200  # posts per group commit: bounds memory and the work a kill can leave unrecorded
+
+
+@dataclass(slots=True)
+class _Write:
+    item: ArticleItem
+    rendered: RenderedPost
+    relpath: str
+    done: asyncio.Future[tuple[Outcome, str]]
 
 
 class JekyllPostPipeline:
@@ -62,6 +87,8 @@ class JekyllPostPipeline:
         self.site = site
         assert crawler.stats is not None
         self.stats: StatsCollector = crawler.stats
+        self._pending: list[_Write] = []
+        self._committing: asyncio.Task[None] | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -76,54 +103,115 @@ class JekyllPostPipeline:
                 logger.info("removed %d temporary file(s) left by an interrupted run", swept)
         return cls(crawler, store, get_state(crawler), SiteSettings(url=config.site.url))
 
-    def process_item(self, item: ArticleItem) -> ArticleItem:
+    def close_spider(self) -> None:
+        close_thread_states(self.state.path)
+
+    async def process_item(self, item: ArticleItem) -> ArticleItem:
         try:
-            rendered = render_post(item, self.site)
+            rendered, relpath, update = await off_reactor(self._prepare, item)
         except ValueError as err:
             record_item_failure(self.crawler, item, f"cannot render: {err}")
             raise DropItem(f"{item.key}: {err}") from err
-        existing = self.state.get_article(item.key)
+        if rendered is None:
+            self.stats.inc_value("wiremirror/unchanged")
+            return item
+        outcome, error = await self._commit_soon(item, rendered, relpath)
+        outcome, error = await self._commit_soon(item, rendered, relpath)
+        if outcome == "unsafe":
+            record_item_failure(self.crawler, item, error)
+            raise DropItem(error)
+        if outcome in ("write_error", "record_error"):
+            # Disk full, read-only folder …: nothing is marked known, the run fails, a later run
+            # retries. A post on disk but not recorded is fetched again and found unchanged.
+            self.stats.inc_value("wiremirror/write_errors")
+            what = "write post" if outcome == "write_error" else "record in the state store"
+            logger.error("cannot %s %s for %s: %s", what, relpath, item.key, error)
+            raise DropItem(f"{item.key}: cannot {what}: {error}")
+        if outcome == "lost":
+            self.stats.inc_value("dedupe/aliased")
+            raise DropItem(f"{item.key}: same story as an original claimed meanwhile, recorded as its alias")
+        self.stats.inc_value("wiremirror/updated" if update else "wiremirror/new")
+        if outcome == "written":
+            logger.info("%s %s → %s", "updated" if update else "new", item.key, relpath)
+        return item
+
+    def _prepare(self, item: ArticleItem) -> tuple[RenderedPost | None, str, bool]:
+        """On a worker thread: the post, where it goes, and whether it updates one; no post when
+        the article is known with exactly this content (its last-seen time is touched)."""
+        rendered = render_post(item, self.site)
+        state = thread_state(self.state.path)
+        existing = state.get_article(item.key)
         if existing is not None and existing.key != item.key:
             existing = None  # the key became another article's alias meanwhile: never touch its post
         relpath = existing.post_path if existing and existing.post_path else rendered.relpath
         if existing and existing.content_hash == rendered.content_hash and self.store.exists(relpath):
-            self.state.touch(existing.key)
-            self.stats.inc_value("wiremirror/unchanged")
-            return item
-        try:
-            written = self.store.write(relpath, rendered.text)
-            self._remove_superseded(item)
-        except UnsafePathError as err:
-            record_item_failure(self.crawler, item, str(err))
-            raise DropItem(str(err)) from err
-        except OSError as err:
-            # Disk full, read-only folder …: nothing is marked known, the run fails, a later run retries.
-            self.stats.inc_value("wiremirror/write_errors")
-            logger.error("cannot write %s for %s: %s", relpath, item.key, err)
-            raise DropItem(f"{item.key}: cannot write post: {err}") from err
-        try:
-            claimed = record_post(self.state, item, rendered.content_hash, relpath)
-        except sqlite3.Error as err:
-            # The post is on disk but not recorded: the next run fetches it again and finds it unchanged.
-            self.stats.inc_value("wiremirror/write_errors")
-            logger.error("cannot record %s in the state store: %s", item.key, err)
-            raise DropItem(f"{item.key}: cannot record in the state store: {err}") from err
-        if not claimed:
-            self.store.remove(relpath)
-            self.stats.inc_value("dedupe/aliased")
-            raise DropItem(f"{item.key}: same story as an original claimed meanwhile, recorded as its alias")
-        self.stats.inc_value("wiremirror/updated" if existing else "wiremirror/new")
-        if written:
-            logger.info("%s %s → %s", "updated" if existing else "new", item.key, relpath)
-        return item
+            state.touch(existing.key)
+            return None, relpath, True
+        return rendered, relpath, existing is not None
 
-    def _remove_superseded(self, item: ArticleItem) -> None:
+    async def _commit_soon(
+        self, item: ArticleItem, rendered: RenderedPost, relpath: str
+    ) -> tuple[Outcome, str]:
+        """Queue the post for the next group commit and wait for its outcome."""
+        write = _Write(item, rendered, relpath, asyncio.get_running_loop().create_future())
+        self._pending.append(write)
+        if self._committing is None:
+            self._committing = asyncio.ensure_future(self._commit_pending())
+        return await write.done
+
+    async def _commit_pending(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+                try:
+                    outcomes = await off_reactor(self._commit, batch)
+                except Exception as err:  # noqa: BLE001 - a bug must fail these items, not hang them
+                    for write in batch:
+                        write.done.set_exception(err)
+                    continue
+                for write, outcome in zip(batch, outcomes, strict=True):
+                    write.done.set_result(outcome)
+        finally:
+            self._committing = None
+
+    def _commit(self, batch: list[_Write]) -> list[tuple[Outcome, str]]:
+        """On the worker thread: the batch's posts on disk, then recorded; each one's outcome."""
+        state = thread_state(self.state.path)
+        outcomes: dict[int, tuple[Outcome, str]] = {}
+        safe: list[int] = []
+        for i, write in enumerate(batch):
+            try:
+                self.store.path_for(write.relpath)
+                safe.append(i)
+            except UnsafePathError as err:
+                outcomes[i] = ("unsafe", str(err))
+        writes = [batch[i] for i in safe]
+        try:
+            for write in writes:
+                self._remove_superseded(state, write.item)
+            posts = [(write.relpath, write.rendered.text) for write in writes]
+            written = [self.store.write(*posts[0])] if len(posts) == 1 else self.store.write_many(posts)
+        except OSError as err:
+            return [outcomes.get(i, ("write_error", str(err))) for i in range(len(batch))]
+        try:
+            held = state.record_articles(
+                [article_write(w.item, w.rendered.content_hash, w.relpath) for w in writes]
+            )
+        except sqlite3.Error as err:
+            return [outcomes.get(i, ("record_error", str(err))) for i in range(len(batch))]
+        for i, write, changed, claimed in zip(safe, writes, written, held, strict=True):
+            if not claimed:
+                self.store.remove(write.relpath)
+            outcomes[i] = ("lost", "") if not claimed else ("written" if changed else "same", "")
+        return [outcomes[i] for i in range(len(batch))]
+
+    def _remove_superseded(self, state: StateStore, item: ArticleItem) -> None:
         """Remove the posts of the copies this original replaces (recording folds their rows in).
 
         Before recording: a kill in between leaves the copy's row without its post, and the
         original unrecorded, so the next run fetches the original again and finishes the job.
         """
         for key in item.supersedes:
-            other = self.state.get_article(key)
+            other = state.get_article(key)
             if other is not None and other.key == key and other.post_path:
                 self.store.remove(other.post_path)

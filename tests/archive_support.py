@@ -27,6 +27,7 @@ from crawler.sources.chinanews import articles as chinanews
 from crawler.sources.eastmoney import extract as eastmoney
 from crawler.state import StateStore
 from crawler.timeutil import now_beijing, parse_beijing
+from tests.conftest import run_stage
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CHINANEWS_PAGE = FIXTURES / "chinanews" / "article_2020-07-04_ll_9229287_left-t-template.html"
@@ -75,7 +76,7 @@ class Crawl:
         """True when the item made it through every pipeline."""
         try:
             for stage in self.stages:
-                item = stage.process_item(item)
+                item = run_stage(stage, item)
         except DropItem:
             return False
         return True

@@ -10,7 +10,9 @@ through :func:`run_cli` share it through tests/clock/sitecustomize.py.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import inspect
 import os
 import shlex
 import shutil
@@ -226,3 +228,15 @@ def namespace() -> list[str]:
             pytest.fail(message)  # CI must run these, not skip them
         pytest.skip(message)
     return command
+
+
+def run_stage(stage, item):
+    """One item pipeline's ``process_item`` as Scrapy runs it: awaited when it is a coroutine."""
+    result = stage.process_item(item)
+    if inspect.isawaitable(result):
+
+        async def wait():
+            return await result
+
+        result = asyncio.run(wait())
+    return result

@@ -21,6 +21,7 @@ from pipelines.clean import CleanArticlePipeline
 from pipelines.identity import IdentityPipeline
 from pipelines.jekyll import JekyllPostPipeline
 from pipelines.validate import ValidateArticlePipeline
+from tests.conftest import run_stage
 
 
 @pytest.fixture
@@ -56,19 +57,19 @@ def run_all(crawler, it):
         CategoryPipeline,
         JekyllPostPipeline,
     ):
-        it = cls.from_crawler(crawler).process_item(it)
+        it = run_stage(cls.from_crawler(crawler), it)
     return it
 
 
 def test_validate_drops_and_records_invalid_items(crawler):
     pipeline = ValidateArticlePipeline.from_crawler(crawler)
     with pytest.raises(DropItem, match="empty title"):
-        pipeline.process_item(item(title="  "))
+        run_stage(pipeline, item(title="  "))
     with pytest.raises(DropItem, match="no publish time"):
-        pipeline.process_item(item(article_id="202205260000000002", published=None))
+        run_stage(pipeline, item(article_id="202205260000000002", published=None))
     with pytest.raises(DropItem, match="future"):
-        pipeline.process_item(
-            item(article_id="202205260000000003", published=parse_beijing("2099-01-01 00:00"))
+        run_stage(
+            pipeline, item(article_id="202205260000000003", published=parse_beijing("2099-01-01 00:00"))
         )
     keys = [f.key for f in get_state(crawler).failures()]
     assert keys == [
@@ -164,7 +165,7 @@ def other_crawler(tmp_path):
 
 def through(crawler, it, *stages):
     for cls in stages:
-        it = cls.from_crawler(crawler).process_item(it)
+        it = run_stage(cls.from_crawler(crawler), it)
     return it
 
 
@@ -193,9 +194,9 @@ def test_two_crawls_claiming_one_story_at_once_leave_one_post(
     for who, it in writes if original_writes_first else reversed(writes):
         if it is copy:
             with pytest.raises(DropItem, match="claimed meanwhile"):
-                JekyllPostPipeline.from_crawler(who).process_item(it)
+                run_stage(JekyllPostPipeline.from_crawler(who), it)
         else:
-            JekyllPostPipeline.from_crawler(who).process_item(it)
+            run_stage(JekyllPostPipeline.from_crawler(who), it)
 
     posts = tmp_path / "out" / "_posts"
     assert sorted(p.name for p in posts.iterdir()) == ["2022-05-26-cns10606399.md"]
@@ -218,7 +219,7 @@ def test_a_copy_of_a_story_another_crawl_is_writing_waits_then_becomes_its_alias
     assert [f.key for f in state.failures("eastmoney")] == [copy.key]  # retried by a later run
     assert not (tmp_path / "out" / "_posts").exists() or not list((tmp_path / "out" / "_posts").iterdir())
 
-    JekyllPostPipeline.from_crawler(other_crawler).process_item(original)
+    run_stage(JekyllPostPipeline.from_crawler(other_crawler), original)
     with pytest.raises(DropItem, match="alias"):  # the retry, in a later run
         run_all(crawler, item(media="中国新闻网", title="同一条新闻"))
     posts = tmp_path / "out" / "_posts"
