@@ -116,7 +116,6 @@ class JekyllPostPipeline:
             self.stats.inc_value("wiremirror/unchanged")
             return item
         outcome, error = await self._commit_soon(item, rendered, relpath)
-        outcome, error = await self._commit_soon(item, rendered, relpath)
         if outcome == "unsafe":
             record_item_failure(self.crawler, item, error)
             raise DropItem(error)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from scrapy.exceptions import DropItem
 from scrapy.utils.test import get_crawler
@@ -14,7 +16,7 @@ from crawler.postformat import SiteSettings, render_post
 from crawler.runtime import get_state
 from crawler.sources.chinanews.spider import ChinanewsSpider
 from crawler.sources.eastmoney.spider import EastmoneySpider
-from crawler.state import CLAIM_ABANDONED_AFTER
+from crawler.state import CLAIM_ABANDONED_AFTER, StateStore
 from crawler.timeutil import now_beijing, parse_beijing
 from pipelines.category import CategoryPipeline
 from pipelines.clean import CleanArticlePipeline
@@ -255,3 +257,37 @@ def test_an_update_of_an_original_keeps_the_aliases_it_lists(crawler, tmp_path):
     text = (tmp_path / "out" / "_posts" / "2022-05-26-cns10606399.md").read_text(encoding="utf-8")
     assert "更正后的正文" in text
     assert "aliases:\n- eastmoney:202205260000000001\n" in text
+
+
+def test_a_burst_of_new_articles_is_group_committed(crawler, tmp_path, monkeypatch):
+    """Posts arriving while a batch commits are flushed together and recorded in one transaction."""
+    items = [
+        run_stage_chain(crawler, item(article_id=f"2022052600000001{n:02d}", title=f"标题{n}"))
+        for n in range(24)
+    ]
+    transactions = []
+    real_record = StateStore.record_articles
+
+    def record_articles(self, articles, **kw):
+        transactions.append(len(articles))
+        return real_record(self, articles, **kw)
+
+    monkeypatch.setattr(StateStore, "record_articles", record_articles)
+    writer = JekyllPostPipeline.from_crawler(crawler)
+
+    async def burst():
+        return await asyncio.gather(*(writer.process_item(it) for it in items))
+
+    asyncio.run(burst())
+    assert sum(transactions) == 24 and len(transactions) < 24  # batched, nothing lost
+    posts = sorted(p.name for p in (tmp_path / "out" / "_posts").iterdir())
+    assert posts == sorted(f"2022-05-26-NW2022052600000001{n:02d}.md" for n in range(24))
+    state = get_state(crawler)
+    assert all(
+        state.get_article(it.key).post_path == f"_posts/2022-05-26-NW{it.article_id}.md" for it in items
+    )
+    assert crawler.stats.get_value("wiremirror/new") == 24
+
+
+def run_stage_chain(crawler, it):
+    return through(crawler, it, *BEFORE_WRITING)
