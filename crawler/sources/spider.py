@@ -75,6 +75,12 @@ class WireSpider(scrapy.Spider):
             raise ExtractionError(f"not a text response ({kind})")
         return response.text
 
+    def key_of(self, article_id: str) -> str:
+        """The state-store key of one of this source's articles (the registry's rule)."""
+        from crawler import sources  # the registry imports the spiders' packages
+
+        return sources.get(self.name).key(article_id)
+
     def count(self, key: str, value: int = 1) -> None:
         assert self.crawler.stats is not None
         self.crawler.stats.inc_value(f"wiremirror/{key}", value)

@@ -82,7 +82,7 @@ class ChinanewsSpider(WireSpider):
                 ListEntry.from_context(entry_data) if entry_data else self._entry_for(failure.url, "retry")
             )
             if entry is not None:
-                self._queued.add(self._key(entry))
+                self._queued.add(self.key_of_entry(entry))
                 yield self._article_request(entry)
         cfg = self.source_config
         if cfg.scroll_enabled and cfg.scroll_pages > 0:
@@ -198,10 +198,10 @@ class ChinanewsSpider(WireSpider):
             logger.warning("no article rows on %s (layout change?)", response.url)
         wanted = [e for e in entries if self._wanted(e)]
         self.count("filtered", len(entries) - len(wanted))
-        fresh = self.unknown(self._key(e) for e in wanted)
+        fresh = self.unknown(self.key_of_entry(e) for e in wanted)
         new = 0
         for entry in wanted:
-            key = self._key(entry)
+            key = self.key_of_entry(entry)
             if key not in fresh:
                 continue  # known or waiting: counted by unknown()
             if key in self._queued:
@@ -220,9 +220,8 @@ class ChinanewsSpider(WireSpider):
             return False
         return not cfg.channels or entry.channel in cfg.channels
 
-    @staticmethod
-    def _key(entry: ListEntry) -> str:
-        return f"{SOURCE}:{entry.article_id}"
+    def key_of_entry(self, entry: ListEntry) -> str:
+        return self.key_of(entry.article_id)
 
     # -- articles ---------------------------------------------------------------------------
     def _article_request(self, entry: ListEntry) -> scrapy.Request:
@@ -323,4 +322,6 @@ class ChinanewsSpider(WireSpider):
         self._fail(entry, f"article page: {describe_failure(failure)}")
 
     def _fail(self, entry: ListEntry, error: str) -> None:
-        self.fail(key=self._key(entry), url=entry.url, error=error, context={"entry": entry.to_context()})
+        self.fail(
+            key=self.key_of_entry(entry), url=entry.url, error=error, context={"entry": entry.to_context()}
+        )

@@ -129,8 +129,8 @@ class EastmoneySpider(WireSpider):
         self.count("listed", len(page.entries))
         entries = [e for e in page.entries if self._media_allowed(e.media)]
         self.count("filtered", len(page.entries) - len(entries))
-        fresh = self.unknown(f"eastmoney:{e.article_id}" for e in entries)
-        new_entries = [e for e in entries if f"eastmoney:{e.article_id}" in fresh]
+        fresh = self.unknown(self.key_of(e.article_id) for e in entries)
+        new_entries = [e for e in entries if self.key_of(e.article_id) in fresh]
         logger.debug("%s page %d: %d listed, %d new", feed, page_no, len(page.entries), len(new_entries))
         for entry in new_entries:
             yield self._text_request(entry)
@@ -195,7 +195,7 @@ class EastmoneySpider(WireSpider):
     def parse_page(self, response: Response) -> Iterator[ArticleItem]:
         context = response.meta["wm_context"]
         entry = ListEntry.from_context(context) if "info_code" in context else None
-        key = f"eastmoney:{context['article_id']}"
+        key = self.key_of(context["article_id"])
         try:
             item = extract_article_page(
                 self.text_of(response), entry, url=entry.url if entry else response.url
@@ -214,7 +214,7 @@ class EastmoneySpider(WireSpider):
         request = failure.request  # type: ignore[attr-defined]
         context = request.meta["wm_context"]
         self.fail(
-            key=f"eastmoney:{context['article_id']}",
+            key=self.key_of(context["article_id"]),
             url=request.url,
             error=f"article page: {describe_failure(failure)}",
             context={"entry": context} if "info_code" in context else {},
