@@ -111,10 +111,20 @@ class CrawlConfig:
 
 
 @dataclass(slots=True)
+class RevisionsConfig:
+    """``[revisions]``: when a known article is fetched again to catch upstream corrections."""
+
+    # seconds after an article was first mirrored; each age gives at most one re-fetch; [] = never
+    recheck_after: list[float] = field(default_factory=lambda: [600.0, 3600.0, 21600.0, 86400.0])
+    max_rechecks_per_run: int = limited(50, NON_NEGATIVE)  # body requests a run spends on rechecks
+
+
+@dataclass(slots=True)
 class SourceConfig:
     """What every ``[sources.<name>]`` table has; a source's own section adds its keys."""
 
     enabled: bool = True
+    recheck_after: list[float] | None = None  # this source's own [revisions] recheck_after
 
     def can_backfill(self) -> bool:
         """Whether this configuration lets the source read past days (a source may switch it off)."""
@@ -209,6 +219,7 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     publish: PublishConfig = field(default_factory=PublishConfig)
     images: ImagesConfig = field(default_factory=ImagesConfig)
+    revisions: RevisionsConfig = field(default_factory=RevisionsConfig)
     # where relative paths are resolved: the config file's folder, or the cwd without a file
     base_dir: str = field(default=".", metadata={"internal": True})
     path: str = field(default="", metadata={"internal": True})
@@ -241,6 +252,11 @@ class Config:
     @property
     def log_dir(self) -> Path:
         return self.resolve(self.logging.dir) if self.logging.dir else self.state_dir / "logs"
+
+    def recheck_ages(self, source: str) -> list[float]:
+        """The recheck ages of ``source`` (seconds after first mirrored), sorted."""
+        own = self.sources[source].recheck_after if source in self.sources else None
+        return sorted(self.revisions.recheck_after if own is None else own)
 
     def enabled_sources(self) -> list[str]:
         return [name for name, section in self.sources.items() if section.enabled]
@@ -326,6 +342,12 @@ def _validate(config: Config) -> None:
     for job, spec in config.schedule.jobs.items():
         if spec.enabled and not spec.interval and not spec.cron:
             raise ConfigError(f"schedule.{job}: set interval (seconds) or cron")
+    for where, ages in [
+        ("revisions.recheck_after", config.revisions.recheck_after),
+        *((f"sources.{n}.recheck_after", sec.recheck_after) for n, sec in config.sources.items()),
+    ]:
+        if ages is not None and any(age < 0 for age in ages):
+            raise ConfigError(f"{where}: ages are seconds after an article was first mirrored, not {ages!r}")
     if config.site.builder not in ("jekyll", "hugo"):
         raise ConfigError(f"site.builder: expected 'jekyll' or 'hugo', got {config.site.builder!r}")
 

@@ -125,6 +125,28 @@ MIGRATIONS: tuple[Migration, ...] = (
             SELECT match_key, key, source, first_seen FROM articles WHERE match_key != ''
             ORDER BY first_seen""",
     ),
+    Migration(
+        4,
+        "known articles are fetched again at a few ages (revisions); earlier versions are kept",
+        """ALTER TABLE articles ADD COLUMN context TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE articles ADD COLUMN rechecks INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE articles ADD COLUMN next_recheck TEXT NOT NULL DEFAULT '';
+        ALTER TABLE articles ADD COLUMN etag TEXT NOT NULL DEFAULT '';
+        ALTER TABLE articles ADD COLUMN last_modified TEXT NOT NULL DEFAULT '';
+        ALTER TABLE articles ADD COLUMN updated TEXT NOT NULL DEFAULT '';
+        ALTER TABLE articles ADD COLUMN retracted TEXT NOT NULL DEFAULT '';
+        CREATE INDEX IF NOT EXISTS articles_recheck ON articles(source, next_recheck)
+            WHERE next_recheck != '';
+        CREATE TABLE IF NOT EXISTS revisions (
+            key          TEXT NOT NULL,
+            revision     INTEGER NOT NULL,
+            content_hash TEXT NOT NULL,
+            fetched      TEXT NOT NULL,
+            title        TEXT NOT NULL,
+            body         TEXT NOT NULL,
+            PRIMARY KEY (key, revision)
+        )""",
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
@@ -326,6 +348,36 @@ class ArticleRecord:
     first_seen: str
     last_seen: str
     revision: int
+    context: str = "{}"  # JSON: what the spider needs to request it again (rechecks)
+    rechecks: int = 0  # recheck ages passed
+    next_recheck: str = ""  # when the next recheck is due ("" = none)
+    etag: str = ""  # validators of the last response, for conditional rechecks
+    last_modified: str = ""
+    updated: str = ""  # when a revision last changed it ("" = never)
+    retracted: str = ""  # when upstream withdrew it ("" = never)
+
+
+@dataclass(slots=True, frozen=True)
+class Recheck:
+    """A known article due to be fetched again: enough to request it, conditionally."""
+
+    key: str
+    url: str
+    context: dict[str, Any]
+    etag: str
+    last_modified: str
+
+
+@dataclass(slots=True, frozen=True)
+class Revision:
+    """One version of an article's text, as kept in the ``revisions`` table."""
+
+    key: str
+    revision: int
+    content_hash: str
+    fetched: str
+    title: str
+    body: str
 
 
 Verdict = Literal["write", "alias", "wait"]
@@ -363,6 +415,11 @@ class ArticleWrite:
     match_key: str = ""
     aliases: tuple[str, ...] = ()
     superseded: tuple[str, ...] = ()
+    context: str = "{}"  # JSON: how to request it again
+    schedule: tuple[int, str] | None = None  # (recheck ages passed, next recheck); None: unchanged
+    etag: str = ""
+    last_modified: str = ""
+    updated: str = ""  # set when this write is a revision
 
 
 @dataclass(slots=True, frozen=True)
@@ -627,7 +684,7 @@ class StateStore:
         if old is None:
             conn.execute(
                 "INSERT INTO articles(key, source, article_id, media, url, title, published, content_hash,"
-                " post_path, match_key, first_seen, last_seen) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " post_path, match_key, first_seen, last_seen, context) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     a.key,
                     a.source,
@@ -641,6 +698,7 @@ class StateStore:
                     a.match_key,
                     stamp,
                     stamp,
+                    a.context,
                 ),
             )
         else:
@@ -660,6 +718,16 @@ class StateStore:
                     bump,
                     a.key,
                 ),
+            )
+        if a.schedule is not None:
+            conn.execute(
+                "UPDATE articles SET rechecks = ?, next_recheck = ? WHERE key = ?", (*a.schedule, a.key)
+            )
+        if a.etag or a.last_modified or a.updated:
+            conn.execute(
+                "UPDATE articles SET etag = ?, last_modified = ?, updated = CASE WHEN ? != '' THEN ?"
+                " ELSE updated END WHERE key = ?",
+                (a.etag, a.last_modified, a.updated, a.updated, a.key),
             )
         for old_key in a.superseded:
             self._fold(conn, old_key, a.key)
@@ -690,6 +758,58 @@ class StateStore:
         conn.execute("INSERT OR REPLACE INTO aliases(alias, key) VALUES (?, ?)", (old_key, new_key))
         conn.execute("DELETE FROM articles WHERE key = ?", (old_key,))
         conn.execute("UPDATE claims SET key = ? WHERE key = ?", (new_key, old_key))
+
+    # -- revisions ------------------------------------------------------------------------
+    def due_rechecks(self, source: str, *, now: datetime | None = None, limit: int = 50) -> list[Recheck]:
+        """Known articles of ``source`` whose next recheck is due, the longest-waiting first."""
+        rows = self.conn.execute(
+            "SELECT key, url, context, etag, last_modified FROM articles WHERE source = ?"
+            " AND next_recheck != '' AND next_recheck <= ? AND retracted = '' ORDER BY next_recheck LIMIT ?",
+            (source, iso(now or now_beijing()), limit),
+        )
+        return [
+            Recheck(r["key"], r["url"], json.loads(r["context"] or "{}"), r["etag"], r["last_modified"])
+            for r in rows
+        ]
+
+    def recheck_done(
+        self, key: str, schedule: tuple[int, str], *, etag: str = "", last_modified: str = ""
+    ) -> None:
+        """A recheck found nothing new (or could not tell): the next one is ``schedule``."""
+        with self.write() as conn:
+            conn.execute(
+                "UPDATE articles SET rechecks = ?, next_recheck = ?, etag = CASE WHEN ? != '' THEN ?"
+                " ELSE etag END, last_modified = CASE WHEN ? != '' THEN ? ELSE last_modified END"
+                " WHERE key = ?",
+                (*schedule, etag, etag, last_modified, last_modified, key),
+            )
+
+    def keep_revision(self, version: Revision) -> None:
+        """Keep one version of an article's text (a version already kept stays as it is)."""
+        with self.write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO revisions(key, revision, content_hash, fetched, title, body)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    version.key,
+                    version.revision,
+                    version.content_hash,
+                    version.fetched,
+                    version.title,
+                    version.body,
+                ),
+            )
+
+    def revisions(self, key: str) -> list[Revision]:
+        rows = self.conn.execute("SELECT * FROM revisions WHERE key = ? ORDER BY revision", (key,))
+        return [Revision(**dict(r)) for r in rows]
+
+    def retract(self, key: str, when: datetime) -> None:
+        """Upstream withdrew the article: it stays, marked, and is not rechecked again."""
+        with self.write() as conn:
+            conn.execute(
+                "UPDATE articles SET retracted = ?, next_recheck = '' WHERE key = ?", (iso(when), key)
+            )
 
     def touch(self, key: str) -> None:
         with self.write() as conn:
