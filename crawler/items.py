@@ -36,8 +36,24 @@ class ArticleItem:
     category: str = ""  # pinyin slug (set by the category pipeline)
     tag: str = ""  # <media>新闻 (set by the category pipeline)
     context: dict[str, Any] = field(default_factory=dict)  # JSON-able list entry, to request it again
+    recheck: bool = False  # fetched again because a recheck was due (crawler/revisions.py)
+    etag: str = ""  # the response's validators, for the next conditional recheck
+    last_modified: str = ""
+    revision: int = 1  # set by the writer: 1, or the revision this version becomes
+    updated: datetime | None = None  # set by the writer when this version is a revision
 
     @property
     def key(self) -> str:
         """State-store key: unique across sources, stable across URL variants."""
         return f"{self.source}:{self.article_id}"
+
+
+@dataclass(slots=True, frozen=True)
+class Retraction:
+    """Upstream withdrew a known article (404/410 or a soft 404 on recheck): mark it, never delete."""
+
+    key: str
+    source: str
+    url: str
+    when: datetime
+    reason: str

@@ -33,6 +33,9 @@ from crawler.timeutil import BEIJING, beijing_date_str, iso, jekyll_date
 SEED_KEYS = ("layout", "title", "date", "categories", "tags")
 # Keys written after the seed's five, in this order; empty values are left out.
 PROVENANCE_KEYS = (
+    "revision",  # 2, 3 … once upstream corrected it (absent for the first version)
+    "updated",  # when this revision was mirrored
+    "retracted",  # when upstream withdrew it (the post stays; the layout says so)
     "source",
     "source_url",
     "media",
@@ -48,7 +51,8 @@ PROVENANCE_KEYS = (
 )
 # Keys that do not change what a reader sees; they are left out of the content hash so a
 # re-fetch of an unchanged article renders to the same hash and is not rewritten.
-VOLATILE_KEYS = frozenset({"fetched_at", "content_hash"})
+# The revision marks are left out too: the hash identifies the content, whichever version it is.
+VOLATILE_KEYS = frozenset({"fetched_at", "content_hash", "revision", "updated", "retracted"})
 
 # URL characters kept as they are in the footer link; the rest ({ } < > spaces …) is percent-encoded
 _URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
@@ -178,6 +182,8 @@ def front_matter(item: ArticleItem) -> dict[str, Any]:
         "tags": _scalar_or_list(item.tag),
     }
     extra: dict[str, Any] = {
+        "revision": item.revision if item.revision > 1 else None,
+        "updated": jekyll_date(item.updated) if item.updated else "",
         "source": item.source,
         "source_url": item.url,
         "media": clean_text(item.media),
@@ -268,22 +274,44 @@ def dump_post(meta: dict[str, Any], body: str) -> str:
     return f"---\n{dump_front_matter(ordered_front_matter(meta))}---\n{body}"
 
 
-def with_alias(post: PostFile, alias: str) -> RenderedPost | None:
-    """``post`` with ``alias`` added to its ``aliases:`` (sorted) and its hash recomputed, exactly
-    as rendering the article with that alias would give; None when it is unreadable or lists it."""
+def with_front_matter(post: PostFile, changes: dict[str, Any]) -> RenderedPost | None:
+    """``post`` with these front-matter keys set (None removes one) and its hash recomputed,
+    exactly as rendering the article so would give; None when its front matter is unreadable."""
     if post.meta is None:
         return None
-    listed = [str(a) for a in post.meta.get("aliases") or []]
-    if alias in listed:
-        return None
     meta = {k: v for k, v in post.meta.items() if k != "content_hash"}
-    meta["aliases"] = sorted({*listed, alias})
+    meta.update(changes)
+    meta = {k: v for k, v in meta.items() if v is not None}
     body = post.body.removesuffix("\n")
     meta["content_hash"] = digest = content_hash_of(ordered_front_matter(meta), body)
     meta = ordered_front_matter(meta)
     return RenderedPost(
         relpath=post.relpath, text=dump_post(meta, body + "\n"), content_hash=digest, metadata=meta
     )
+
+
+def with_alias(post: PostFile, alias: str) -> RenderedPost | None:
+    """``post`` with ``alias`` added to its ``aliases:`` (sorted); None when unreadable or listed."""
+    listed = [str(a) for a in (post.meta or {}).get("aliases") or []]
+    if post.meta is None or alias in listed:
+        return None
+    return with_front_matter(post, {"aliases": sorted({*listed, alias})})
+
+
+# Query parameters upstream changes on every request without changing the article: the token and
+# timestamp of a chart image (webquoteklinepic.eastmoney.com/GetPic.aspx?…&token=…&at=1).
+_NOISE_PARAMS = re.compile(r"(?<=[?&;])(token|at|t|ts|timestamp|_)=[^&;\"'\s<>]*")
+
+
+def same_content(old: PostFile, new: RenderedPost) -> bool:
+    """Whether two versions say the same to a reader: title, date, media and body, ignoring the
+    per-request noise in URLs. A recheck that differs only so is not a revision."""
+    fresh = parse_post(new.relpath, new.text)
+    if old.meta is None or fresh.meta is None:
+        return False
+    if any(old.meta.get(k) != fresh.meta.get(k) for k in ("title", "date", "media")):
+        return False
+    return _NOISE_PARAMS.sub(r"\1=", old.body) == _NOISE_PARAMS.sub(r"\1=", fresh.body)
 
 
 def render_post(item: ArticleItem, site: SiteSettings) -> RenderedPost:

@@ -40,6 +40,7 @@ CONCURRENT_ITEMS = 8
 LOG_FORMAT = "%(asctime)s [%(name)s] %(levelname)s: %(message)s"
 
 ITEM_PIPELINES = {
+    "pipelines.retraction.RetractionPipeline": 50,  # rechecks that found an article withdrawn
     "pipelines.validate.ValidateArticlePipeline": 100,
     "pipelines.clean.CleanArticlePipeline": 200,
     "pipelines.identity.IdentityPipeline": 300,

@@ -420,6 +420,7 @@ class ArticleWrite:
     etag: str = ""
     last_modified: str = ""
     updated: str = ""  # set when this write is a revision
+    version: Revision | None = None  # this revision's text, kept in the revisions table
 
 
 @dataclass(slots=True, frozen=True)
@@ -728,6 +729,13 @@ class StateStore:
                 "UPDATE articles SET etag = ?, last_modified = ?, updated = CASE WHEN ? != '' THEN ?"
                 " ELSE updated END WHERE key = ?",
                 (a.etag, a.last_modified, a.updated, a.updated, a.key),
+            )
+        if a.version is not None:
+            v = a.version
+            conn.execute(
+                "INSERT OR IGNORE INTO revisions(key, revision, content_hash, fetched, title, body)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (v.key, v.revision, v.content_hash, v.fetched, v.title, v.body),
             )
         for old_key in a.superseded:
             self._fold(conn, old_key, a.key)

@@ -15,19 +15,23 @@ articles pays one flush per batch instead of two fsyncs per post, and downloads 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal, Self
 
 from scrapy.exceptions import DropItem
 
 from crawler.failures import record_item_failure
 from crawler.matching import match_key
-from crawler.postformat import RenderedPost, SiteSettings, render_post
+from crawler.postformat import PostFile, RenderedPost, SiteSettings, parse_post, render_post, same_content
+from crawler.revisions import next_recheck
 from crawler.runtime import get_config, get_state
-from crawler.state import ArticleWrite, StateStore
-from crawler.timeutil import iso
+from crawler.state import ArticleWrite, Revision, StateStore
+from crawler.timeutil import iso, now_beijing
 from pipelines.offload import close_thread_states, off_reactor, thread_state
 from pipelines.store import PostStore, UnsafePathError
 
@@ -40,7 +44,22 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def article_write(item: ArticleItem, content_hash: str, relpath: str) -> ArticleWrite:
+def version_of(key: str, revision: int, content_hash: str, post: PostFile) -> Revision:
+    """One version of an article as the ``revisions`` table keeps it: title and body as posted."""
+    meta = post.meta or {}
+    return Revision(
+        key, revision, content_hash, str(meta.get("fetched_at", "")), str(meta.get("title", "")), post.body
+    )
+
+
+def article_write(
+    item: ArticleItem,
+    content_hash: str,
+    relpath: str,
+    *,
+    schedule: tuple[int, str] | None = None,
+    version: Revision | None = None,
+) -> ArticleWrite:
     """What the state store records for ``item`` once its post is at ``relpath``."""
     assert item.published is not None
     return ArticleWrite(
@@ -56,6 +75,12 @@ def article_write(item: ArticleItem, content_hash: str, relpath: str) -> Article
         match_key=match_key(item.title, item.published),
         aliases=tuple(item.aliases),
         superseded=tuple(item.supersedes),
+        context=json.dumps(item.context, ensure_ascii=False, default=str),
+        schedule=schedule,
+        etag=item.etag,
+        last_modified=item.last_modified,
+        updated=iso(item.updated) if item.updated else "",
+        version=version,
     )
 
 
@@ -76,7 +101,8 @@ class _Write:
     item: ArticleItem
     rendered: RenderedPost
     relpath: str
-    done: asyncio.Future[tuple[Outcome, str]]
+    schedule: tuple[int, str] | None = None  # the recheck schedule to record, if it changes
+    done: asyncio.Future[tuple[Outcome, str]] | None = None
 
 
 class JekyllPostPipeline:
@@ -89,6 +115,7 @@ class JekyllPostPipeline:
         self.stats: StatsCollector = crawler.stats
         self._pending: list[_Write] = []
         self._committing: asyncio.Task[None] | None = None
+        self.recheck_ages: Callable[[str], list[float]] = lambda source: []
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -101,21 +128,23 @@ class JekyllPostPipeline:
         else:
             if swept:
                 logger.info("removed %d temporary file(s) left by an interrupted run", swept)
-        return cls(crawler, store, get_state(crawler), SiteSettings(url=config.site.url))
+        pipeline = cls(crawler, store, get_state(crawler), SiteSettings(url=config.site.url))
+        pipeline.recheck_ages = config.recheck_ages
+        return pipeline
 
     def close_spider(self) -> None:
         close_thread_states(self.state.path)
 
     async def process_item(self, item: ArticleItem) -> ArticleItem:
         try:
-            rendered, relpath, update = await off_reactor(self._prepare, item)
+            rendered, relpath, update, schedule = await off_reactor(self._prepare, item)
         except ValueError as err:
             record_item_failure(self.crawler, item, f"cannot render: {err}")
             raise DropItem(f"{item.key}: {err}") from err
         if rendered is None:
             self.stats.inc_value("wiremirror/unchanged")
             return item
-        outcome, error = await self._commit_soon(item, rendered, relpath)
+        outcome, error = await self._commit_soon(_Write(item, rendered, relpath, schedule))
         if outcome == "unsafe":
             record_item_failure(self.crawler, item, error)
             raise DropItem(error)
@@ -134,29 +163,59 @@ class JekyllPostPipeline:
             logger.info("%s %s → %s", "updated" if update else "new", item.key, relpath)
         return item
 
-    def _prepare(self, item: ArticleItem) -> tuple[RenderedPost | None, str, bool]:
+    def _prepare(self, item: ArticleItem) -> tuple[RenderedPost | None, str, bool, tuple[int, str] | None]:
         """On a worker thread: the post, where it goes, and whether it updates one; no post when
-        the article is known with exactly this content (its last-seen time is touched)."""
+        the article is known with this content (its last-seen time is touched).
+
+        A known article whose content changed is a revision: its previous version goes into the
+        ``revisions`` table before the post is rewritten, so a kill at any point loses neither.
+        A recheck that changed only per-request noise (a chart's token) is not a revision.
+        """
         rendered = render_post(item, self.site)
         state = thread_state(self.state.path)
         existing = state.get_article(item.key)
         if existing is not None and existing.key != item.key:
             existing = None  # the key became another article's alias meanwhile: never touch its post
         relpath = existing.post_path if existing and existing.post_path else rendered.relpath
-        if existing and existing.content_hash == rendered.content_hash and self.store.exists(relpath):
+        if existing is None:
+            return rendered, relpath, False, self._schedule(item, None)
+        old_text = self.store.read(relpath)
+        old = parse_post(relpath, old_text) if old_text is not None else None
+        if old is not None and (
+            existing.content_hash == rendered.content_hash or same_content(old, rendered)
+        ):
             state.touch(existing.key)
-            return None, relpath, True
-        return rendered, relpath, existing is not None
+            if item.recheck:
+                state.recheck_done(
+                    item.key,
+                    self._recheck_schedule(item, existing.first_seen),
+                    etag=item.etag,
+                    last_modified=item.last_modified,
+                )
+            return None, relpath, True, None
+        if old is not None and old.meta is not None:
+            state.keep_revision(version_of(item.key, existing.revision, existing.content_hash, old))
+            item.revision, item.updated = existing.revision + 1, now_beijing()
+            rendered = render_post(item, self.site)
+        return rendered, relpath, True, self._schedule(item, existing.first_seen)
 
-    async def _commit_soon(
-        self, item: ArticleItem, rendered: RenderedPost, relpath: str
-    ) -> tuple[Outcome, str]:
+    def _schedule(self, item: ArticleItem, first_seen: str | None) -> tuple[int, str] | None:
+        """The recheck schedule to record: set for new and rechecked articles, else left alone."""
+        if first_seen is None:
+            return self._recheck_schedule(item, iso(now_beijing()))
+        return self._recheck_schedule(item, first_seen) if item.recheck else None
+
+    def _recheck_schedule(self, item: ArticleItem, first_seen: str) -> tuple[int, str]:
+        return next_recheck(datetime.fromisoformat(first_seen), self.recheck_ages(item.source), now_beijing())
+
+    async def _commit_soon(self, write: _Write) -> tuple[Outcome, str]:
         """Queue the post for the next group commit and wait for its outcome."""
-        write = _Write(item, rendered, relpath, asyncio.get_running_loop().create_future())
+        done: asyncio.Future[tuple[Outcome, str]] = asyncio.get_running_loop().create_future()
+        write.done = done
         self._pending.append(write)
         if self._committing is None:
             self._committing = asyncio.ensure_future(self._commit_pending())
-        return await write.done
+        return await done
 
     async def _commit_pending(self) -> None:
         try:
@@ -166,9 +225,11 @@ class JekyllPostPipeline:
                     outcomes = await off_reactor(self._commit, batch)
                 except Exception as err:  # noqa: BLE001 - a bug must fail these items, not hang them
                     for write in batch:
+                        assert write.done is not None
                         write.done.set_exception(err)
                     continue
                 for write, outcome in zip(batch, outcomes, strict=True):
+                    assert write.done is not None
                     write.done.set_result(outcome)
         finally:
             self._committing = None
@@ -194,7 +255,23 @@ class JekyllPostPipeline:
             return [outcomes.get(i, ("write_error", str(err))) for i in range(len(batch))]
         try:
             held = state.record_articles(
-                [article_write(w.item, w.rendered.content_hash, w.relpath) for w in writes]
+                [
+                    article_write(
+                        w.item,
+                        w.rendered.content_hash,
+                        w.relpath,
+                        schedule=w.schedule,
+                        version=version_of(
+                            w.item.key,
+                            w.item.revision,
+                            w.rendered.content_hash,
+                            parse_post(w.relpath, w.rendered.text),
+                        )
+                        if w.item.revision > 1
+                        else None,
+                    )
+                    for w in writes
+                ]
             )
         except sqlite3.Error as err:
             return [outcomes.get(i, ("record_error", str(err))) for i in range(len(batch))]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -14,6 +14,8 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure as TwistedFailure
 
 from crawler.failures import record_failure
+from crawler.items import ArticleItem, Retraction
+from crawler.revisions import next_recheck
 from crawler.runtime import get_config, get_state
 from crawler.sources.common import ExtractionError
 from crawler.timeutil import now_beijing
@@ -23,7 +25,6 @@ if TYPE_CHECKING:
     from scrapy.http import Response
 
     from crawler.config import Config
-    from crawler.items import ArticleItem
     from crawler.state import Failure, StateStore
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class WireSpider(scrapy.Spider):
     def __init__(self, *args: Any, urls: str | Iterable[str] = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fetch_urls = [u for u in (urls.split() if isinstance(urls, str) else list(urls)) if u]
+        self._gone: list[Retraction] = []  # retractions a recheck's callback found
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
@@ -108,7 +110,105 @@ class WireSpider(scrapy.Spider):
             return []
         return self.state.due_failures(self.name, max_attempts=self.config.crawl.retry_max_attempts)
 
-    def fail(self, *, key: str, url: str, error: str, context: dict[str, Any] | None = None) -> None:
+    # -- known articles again: retries of failures, rechecks for revisions -------------------
+    def again(self, key: str, url: str, context: dict[str, Any]) -> scrapy.Request | None:
+        """The request that fetches article ``key`` again, from what was kept of it; None when
+        nothing usable was kept. Each source says how (its list entry, or its URL)."""
+        raise NotImplementedError
+
+    def requests_again(self) -> Iterator[scrapy.Request]:
+        """Failed articles due for a retry, then known articles due for a recheck (capped per run)."""
+        for failure in self.due_retries():
+            self.count("retries")
+            request = self.again(failure.key, failure.url, failure.context)
+            if request is not None:
+                yield request
+        if self.fetch_mode or not self.config.recheck_ages(self.name):
+            return
+        limit = self.config.revisions.max_rechecks_per_run
+        for recheck in self.state.due_rechecks(self.name, limit=limit):
+            request = self.again(recheck.key, recheck.url, recheck.context)
+            if request is None:
+                continue
+            self.count("rechecks")
+            yield self._as_recheck(request, recheck.key, recheck.etag, recheck.last_modified)
+
+    def _as_recheck(
+        self, request: scrapy.Request, key: str, etag: str = "", last_modified: str = ""
+    ) -> scrapy.Request:
+        """``request`` as a recheck: conditional when validators were kept; a 304 reaches us."""
+        headers = dict(request.headers.to_unicode_dict())
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        meta = {
+            **request.meta,
+            "wm_recheck": key,
+            "wm_callback": request.callback,
+            "handle_httpstatus_list": [304],
+        }
+        return request.replace(
+            headers=headers,
+            meta=meta,
+            callback=self._recheck_response,
+            errback=self._recheck_failed,
+            dont_filter=True,
+        )
+
+    def _recheck_response(self, response: Response) -> Iterator[Any]:
+        key = response.meta["wm_recheck"]
+        if response.status == 304:
+            self.count("recheck_not_modified")
+            self.state.recheck_done(key, self.recheck_schedule(key))
+            return
+        self._gone = []
+        for output in response.meta["wm_callback"](response):
+            if isinstance(output, scrapy.Request):
+                output.meta["wm_recheck"] = key  # a follow-up page of the same article
+            yield output
+        yield from self._gone
+
+    def _recheck_failed(self, failure: TwistedFailure) -> Iterator[Retraction]:
+        request = failure.request  # type: ignore[attr-defined]
+        key = request.meta["wm_recheck"]
+        value = failure.value
+        if isinstance(value, HttpError) and value.response.status in (404, 410):
+            yield self.retraction(key, request.url, f"HTTP {value.response.status}")
+            return
+        # down, blocked, timed out …: the article stays as it is; this age is used up
+        logger.warning("recheck of %s failed: %s", key, describe_failure(failure))
+        self.count("recheck_failed")
+        self.state.recheck_done(key, self.recheck_schedule(key))
+
+    def retraction(self, key: str, url: str, reason: str) -> Retraction:
+        self.count("retracted")
+        return Retraction(key=key, source=self.name, url=url, when=now_beijing(), reason=reason)
+
+    def recheck_schedule(self, key: str) -> tuple[int, str]:
+        record = self.state.get_article(key)
+        first = datetime.fromisoformat(record.first_seen) if record else now_beijing()
+        return next_recheck(first, self.config.recheck_ages(self.name), now_beijing())
+
+    def fail(
+        self,
+        *,
+        key: str,
+        url: str,
+        error: str,
+        context: dict[str, Any] | None = None,
+        gone: bool = False,
+        response: Response | None = None,
+    ) -> None:
+        """Record a failed article; on a recheck, a page that says the article is ``gone`` (a soft
+        404) is a retraction instead, and any other failure leaves the known post as it is."""
+        if response is not None and response.meta.get("wm_recheck") == key:
+            if gone:
+                self._gone.append(self.retraction(key, url, error))
+            else:
+                logger.warning("recheck of %s unusable, the post stays: %s", key, error)
+                self.state.recheck_done(key, self.recheck_schedule(key))
+            return
         record_failure(self.crawler, key=key, source=self.name, url=url, error=error, context=context)
 
     def list_failed(self, failure: TwistedFailure) -> None:
@@ -125,6 +225,10 @@ class WireSpider(scrapy.Spider):
         """
         captured = response.meta.get("wm_captured_at")
         item.fetched_at = datetime.fromisoformat(captured) if captured else now_beijing()
+        if response.meta.get("wm_recheck") == item.key:
+            item.recheck = True
+            item.etag = (response.headers.get("ETag") or b"").decode("latin-1")
+            item.last_modified = (response.headers.get("Last-Modified") or b"").decode("latin-1")
         item.context = {"entry": context} if context else {}
         item.feed = item.feed or ("fetch" if self.fetch_mode else "")
         return item

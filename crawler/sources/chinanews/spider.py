@@ -75,15 +75,7 @@ class ChinanewsSpider(WireSpider):
             for day in self.archive_days:
                 yield self._archive_request(day)
             return
-        for failure in self.due_retries():
-            self.count("retries")
-            entry_data = failure.context.get("entry")
-            entry = (
-                ListEntry.from_context(entry_data) if entry_data else self._entry_for(failure.url, "retry")
-            )
-            if entry is not None:
-                self._queued.add(self.key_of_entry(entry))
-                yield self._article_request(entry)
+        yield from self.requests_again()
         cfg = self.source_config
         if cfg.scroll_enabled and cfg.scroll_pages > 0:
             yield self._scroll_request(1)
@@ -220,6 +212,14 @@ class ChinanewsSpider(WireSpider):
             return False
         return not cfg.channels or entry.channel in cfg.channels
 
+    def again(self, key: str, url: str, context: dict[str, Any]) -> scrapy.Request | None:
+        entry_data = context.get("entry")
+        entry = ListEntry.from_context(entry_data) if entry_data else self._entry_for(url, "retry")
+        if entry is None:
+            return None
+        self._queued.add(self.key_of_entry(entry))
+        return self._article_request(entry)
+
     def key_of_entry(self, entry: ListEntry) -> str:
         return self.key_of(entry.article_id)
 
@@ -246,14 +246,14 @@ class ChinanewsSpider(WireSpider):
             item = extract_article(text, url=entry.url, entry=entry, base_url=self.base_url)
         except SoftNotFound as err:
             self.count("soft_404")
-            self._fail(entry, f"soft 404: {err}")
+            self._fail(entry, f"soft 404: {err}", gone=True, response=response)
             return
         except NotAnArticle as err:
             self.count("not_article")
             logger.info("skipped %s: %s", entry.url, err)
             return
         except ExtractionError as err:
-            self._fail(entry, f"article page: {err}")
+            self._fail(entry, f"article page: {err}", response=response)
             return
         pending = page_urls(text, url=entry.url, base_url=self.base_url)
         if pending:
@@ -297,7 +297,7 @@ class ChinanewsSpider(WireSpider):
             text = self._decode(response)
             page = extract_article(text, url=url, entry=entry, base_url=self.base_url)
         except ExtractionError as err:
-            self._fail(entry, f"page {page_number(url)} of {entry.url}: {err}")
+            self._fail(entry, f"page {page_number(url)} of {entry.url}: {err}", response=response)
             return
         bodies = [*meta["wm_bodies"], page.body_html]
         seen: set[int] = set(meta["wm_seen"])
@@ -321,7 +321,14 @@ class ChinanewsSpider(WireSpider):
         entry = ListEntry.from_context(request.meta["wm_context"])
         self._fail(entry, f"article page: {describe_failure(failure)}")
 
-    def _fail(self, entry: ListEntry, error: str) -> None:
+    def _fail(
+        self, entry: ListEntry, error: str, *, gone: bool = False, response: Response | None = None
+    ) -> None:
         self.fail(
-            key=self.key_of_entry(entry), url=entry.url, error=error, context={"entry": entry.to_context()}
+            key=self.key_of_entry(entry),
+            url=entry.url,
+            error=error,
+            context={"entry": entry.to_context()},
+            gone=gone,
+            response=response,
         )

@@ -51,13 +51,7 @@ class EastmoneySpider(WireSpider):
         if self.fetch_mode:
             yield from self._fetch_requests()
             return
-        for failure in self.due_retries():
-            self.count("retries")
-            entry_data = failure.context.get("entry")
-            if entry_data:
-                yield self._text_request(ListEntry.from_context(entry_data))
-            elif article_id := parse_article_id(failure.url):
-                yield self._page_request(article_id, None)
+        yield from self.requests_again()
         cfg = self.source_config
         if cfg.columns_enabled and cfg.columns:
             yield self._columns_request(1)
@@ -65,6 +59,13 @@ class EastmoneySpider(WireSpider):
             yield self._fast_request(None, 1)
         for url in cfg.legacy_urls:
             yield self._list_request(url, feed="legacy", page=1)
+
+    def again(self, key: str, url: str, context: dict[str, Any]) -> scrapy.Request | None:
+        entry_data = context.get("entry")
+        if entry_data:
+            return self._text_request(ListEntry.from_context(entry_data))
+        article_id = parse_article_id(url)
+        return self._page_request(article_id, None) if article_id else None
 
     def _fetch_requests(self) -> Iterator[scrapy.Request]:
         for url in self.fetch_urls:
@@ -206,6 +207,7 @@ class EastmoneySpider(WireSpider):
                 url=response.url,
                 error=f"article page: {err}",
                 context={"entry": context} if entry else {},
+                response=response,
             )
             return
         yield self._finish(item, response, context if entry else {})
