@@ -1,0 +1,121 @@
+"""Revisions end to end: known articles fetched again at their recheck ages, by real crawls.
+
+The crawls are real `wiremirror crawl` subprocesses against the loopback upstream; "later" is the
+children's clock moved forward (tests/clock/sitecustomize.py), never a wait.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from crawler.state import StateStore
+from tests.conftest import CLOCK_DIR, CLOCK_OFFSET_ENV, REPO, posts_in, read_post, run_cli
+from tests.test_spider_chinanews import list_page, simple_article
+
+URL = "/gn/2026/11-30/10500001.shtml"
+POST = "2026-11-30-cns10500001.md"
+WHEN = "2026-11-30 08:00:01"
+
+
+@pytest.fixture
+def upstream(loopback):
+    loopback.add("/scroll-news/news1.html", list_page((URL, "11-30 08:00")))
+    loopback.add(URL, simple_article("原来的标题", WHEN, "<p>　　原来的正文。</p>"))
+    return loopback
+
+
+@pytest.fixture
+def config(make_config):
+    def make(**revisions):
+        return make_config(
+            sources={"eastmoney": {"enabled": False}, "chinanews": {"scroll_pages": 1}},
+            revisions={"recheck_after": [600, 3600], **revisions},
+        )
+
+    return make
+
+
+def crawl(config, *, later: float = 0.0):
+    """A crawl, ``later`` seconds after now as the child's clock sees it."""
+    env = {}
+    if later:
+        env[CLOCK_OFFSET_ENV] = repr(float(os.environ.get(CLOCK_OFFSET_ENV, "0")) + later)
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(CLOCK_DIR)])
+    return run_cli("crawl", "chinanews", "--config", str(config), env=env)
+
+
+def article_requests(server):
+    return [r for r in server.requests if r.path == URL]
+
+
+def state_of(tmp_path):
+    return StateStore(tmp_path / "state" / "wiremirror.sqlite3")
+
+
+def test_an_article_edited_upstream_becomes_revision_2_with_its_history(upstream, config, tmp_path):
+    cfg = config()
+    assert crawl(cfg).returncode == 0
+    first = (tmp_path / "output" / "_posts" / POST).read_text(encoding="utf-8")
+    upstream.add(URL, simple_article("更正后的标题", WHEN, "<p>　　更正后的正文。</p>"))
+    upstream.clear_requests()
+
+    result = crawl(cfg, later=700)  # past the first recheck age
+    assert result.returncode == 0, result.stderr
+    assert len(article_requests(upstream)) == 1
+    assert posts_in(tmp_path / "output") == [POST]  # same file, same URL on the site
+    post = read_post(tmp_path / "output" / "_posts" / POST)
+    assert post["title"] == "更正后的标题"
+    assert post["revision"] == 2
+    assert "updated" in post.metadata
+    assert "更正后的正文" in post.content
+    keys = list(post.metadata)
+    assert keys[:7] == ["layout", "title", "date", "categories", "tags", "revision", "updated"]
+    with state_of(tmp_path) as state:
+        versions = state.revisions("chinanews:10500001")
+        record = state.get_article("chinanews:10500001")
+    assert [(v.revision, v.title) for v in versions] == [(1, "原来的标题"), (2, "更正后的标题")]
+    assert "原来的正文" in versions[0].body and versions[0].body in first
+    assert record.revision == 2
+
+    upstream.clear_requests()  # the next age has not come: a run makes list requests only
+    assert crawl(cfg, later=800).returncode == 0
+    assert article_requests(upstream) == []
+
+
+def test_a_recheck_that_finds_nothing_new_writes_nothing(upstream, config, tmp_path):
+    cfg = config()
+    assert crawl(cfg).returncode == 0
+    before = (tmp_path / "output" / "_posts" / POST).stat().st_mtime_ns
+    upstream.clear_requests()
+    assert crawl(cfg, later=700).returncode == 0
+    assert len(article_requests(upstream)) == 1
+    assert (tmp_path / "output" / "_posts" / POST).stat().st_mtime_ns == before
+    with state_of(tmp_path) as state:
+        assert state.get_article("chinanews:10500001").revision == 1
+        assert state.revisions("chinanews:10500001") == []
+
+
+def test_an_article_gone_on_recheck_is_marked_retracted_not_deleted(upstream, config, tmp_path):
+    cfg = config()
+    assert crawl(cfg).returncode == 0
+    upstream.add(URL, "gone", status=404)
+    result = crawl(cfg, later=700)
+    assert result.returncode == 0, result.stderr
+    post = read_post(tmp_path / "output" / "_posts" / POST)
+    assert "retracted" in post.metadata
+    assert "原来的正文" in post.content
+    with state_of(tmp_path) as state:
+        assert state.get_article("chinanews:10500001").retracted
+    upstream.clear_requests()
+    assert crawl(cfg, later=4000).returncode == 0  # never rechecked again
+    assert article_requests(upstream) == []
+
+
+def test_rechecks_switched_off_fetch_no_known_article(upstream, config, tmp_path):
+    cfg = config(recheck_after=[])
+    assert crawl(cfg).returncode == 0
+    upstream.clear_requests()
+    assert crawl(cfg, later=100000).returncode == 0
+    assert article_requests(upstream) == []
