@@ -3,6 +3,7 @@
 Tests, ``wiremirror demo`` and the benchmarks point every upstream URL here. It binds 127.0.0.1
 only, records every request it serves (so tests can assert "no article was fetched"), and can
 misbehave on purpose: slow answers, resets, truncated bodies, 429 with Retry-After, redirect loops.
+A route with an ``ETag`` or ``Last-Modified`` header answers a matching conditional request 304.
 
 Routes match on the path plus a subset of query parameters, the most specific route winning, so
 ``/list?page_index=2`` matches a request that also carries a varying ``req_trace``. Among equally
@@ -194,7 +195,17 @@ def _make_handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                 self.wfile.flush()
                 self._hang_up()
                 return
+            if route.status == 200 and self._not_modified(route.headers):
+                self._send(304, b"", route.content_type, route.headers)
+                return
             self._send(route.status, route.body, route.content_type, route.headers)
+
+        def _not_modified(self, headers: dict[str, str]) -> bool:
+            """A conditional request whose validator still matches, as a real server answers it."""
+            etag, modified = headers.get("ETag"), headers.get("Last-Modified")
+            if etag and self.headers.get("If-None-Match"):
+                return self.headers["If-None-Match"] == etag
+            return bool(modified) and self.headers.get("If-Modified-Since") == modified
 
         def _hang_up(self) -> None:
             # rfile (a makefile) keeps the socket open after close(), and keep-alive would wait

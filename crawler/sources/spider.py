@@ -225,10 +225,9 @@ class WireSpider(scrapy.Spider):
         """
         captured = response.meta.get("wm_captured_at")
         item.fetched_at = datetime.fromisoformat(captured) if captured else now_beijing()
-        if response.meta.get("wm_recheck") == item.key:
-            item.recheck = True
-            item.etag = (response.headers.get("ETag") or b"").decode("latin-1")
-            item.last_modified = (response.headers.get("Last-Modified") or b"").decode("latin-1")
+        item.recheck = response.meta.get("wm_recheck") == item.key
+        item.etag = (response.headers.get("ETag") or b"").decode("latin-1")  # for a conditional recheck
+        item.last_modified = (response.headers.get("Last-Modified") or b"").decode("latin-1")
         item.context = {"entry": context} if context else {}
         item.feed = item.feed or ("fetch" if self.fetch_mode else "")
         return item
