@@ -6,7 +6,9 @@ children's clock moved forward (tests/clock/sitecustomize.py), never a wait.
 
 from __future__ import annotations
 
+import gzip
 import os
+import signal
 
 import pytest
 
@@ -37,12 +39,14 @@ def config(make_config):
     return make
 
 
-def crawl(config, *, later: float = 0.0):
-    """A crawl, ``later`` seconds after now as the child's clock sees it."""
-    env = {}
+def crawl(config, *, later: float = 0.0, kill_writing: str = ""):
+    """A crawl, ``later`` seconds after now as the child's clock sees it (and SIGKILLed the moment it
+    writes a post holding ``kill_writing``, when given: tests/clock/sitecustomize.py)."""
+    env = {"PYTHONPATH": os.pathsep.join([str(REPO), str(CLOCK_DIR)])}
     if later:
         env[CLOCK_OFFSET_ENV] = repr(float(os.environ.get(CLOCK_OFFSET_ENV, "0")) + later)
-        env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(CLOCK_DIR)])
+    if kill_writing:
+        env["WIREMIRROR_TEST_KILL_WRITING"] = kill_writing
     return run_cli("crawl", "chinanews", "--config", str(config), env=env)
 
 
@@ -196,3 +200,26 @@ def test_a_noise_only_change_is_not_a_revision(loopback, make_config, tmp_path):
     with state_of(tmp_path) as state:
         assert state.get_article(f"eastmoney:{EM_ID}").revision == 1
         assert state.revisions(f"eastmoney:{EM_ID}") == []
+
+
+def test_sigkill_while_a_revision_is_written_loses_neither_version(upstream, config, tmp_path):
+    cfg = config()
+    assert crawl(cfg).returncode == 0
+    first = (tmp_path / "output" / "_posts" / POST).read_text(encoding="utf-8")
+    upstream.add(URL, simple_article("更正后的标题", WHEN, "<p>　　更正后的正文。</p>"))
+
+    killed = crawl(cfg, later=700, kill_writing="更正后的正文")
+    assert killed.returncode == -signal.SIGKILL
+    assert (tmp_path / "output" / "_posts" / POST).read_text(encoding="utf-8") == first  # version 1 whole
+    with state_of(tmp_path) as state:
+        (kept,) = state.revisions("chinanews:10500001")  # and kept before the rewrite began
+        assert (kept.revision, kept.title) == (1, "原来的标题")
+        assert state.get_article("chinanews:10500001").revision == 1
+    captured = b"".join(p.read_bytes() for p in (tmp_path / "state" / "captures").rglob("*.warc.gz"))
+    assert gzip.decompress(captured).count("更正后的正文".encode()) >= 1  # version 2 is in the captures
+
+    assert crawl(cfg, later=710).returncode == 0  # the recheck was not used up: it is done again
+    post = read_post(tmp_path / "output" / "_posts" / POST)
+    assert (post["title"], post["revision"]) == ("更正后的标题", 2)
+    with state_of(tmp_path) as state:
+        assert [v.revision for v in state.revisions("chinanews:10500001")] == [1, 2]
