@@ -76,7 +76,13 @@ def register(subparsers: Any) -> None:
 
     categories = actions.add_parser("categories", help="list the category registry and write its pages")
     categories.set_defaults(func=run_categories)
-    for sub in (rotate, verify, importer, rebuild, stats, categories):
+
+    history = actions.add_parser(
+        "history", help="an article's versions, with a diff of the text between them"
+    )
+    history.add_argument("article", metavar="ID", help="a key (chinanews:10500001), an article id or its URL")
+    history.set_defaults(func=run_history)
+    for sub in (rotate, verify, importer, rebuild, stats, categories, history):
         add_config_option(sub)
 
 
@@ -418,6 +424,40 @@ def run_stats(args: argparse.Namespace) -> int:
             ("failures given up", sum(stats.failures_given_up.values())),
         ],
     )
+    return EXIT_OK
+
+
+def run_history(args: argparse.Namespace) -> int:
+    from crawler.archive.history import history_lines, resolve_article
+    from crawler.postformat import parse_post
+    from crawler.state import Revision
+
+    config = config_from_args(args)
+    state = _open_state(args, config)
+    try:
+        key = resolve_article(state, args.article)
+        record = state.get_article(key) if key else None
+        if record is None:
+            print(f"error: no mirrored article {args.article!r}", file=sys.stderr)
+            return EXIT_USAGE
+        versions = state.revisions(record.key)
+        if not versions:  # never revised: its post is its one version
+            path = config.output_dir / record.post_path
+            post = parse_post(record.post_path, path.read_text(encoding="utf-8")) if path.is_file() else None
+            meta = post.meta if post and post.meta else {}
+            body = post.body if post else ""
+            versions = [
+                Revision(
+                    record.key, 1, record.content_hash, str(meta.get("fetched_at", "")), record.title, body
+                )
+            ]
+    finally:
+        state.close()
+    print(
+        f"{record.key}  {record.post_path}" + (f"  retracted {record.retracted}" if record.retracted else "")
+    )
+    for line in history_lines(versions):
+        print(line)
     return EXIT_OK
 
 
