@@ -90,6 +90,108 @@ def test_an_article_edited_upstream_becomes_revision_2_with_its_history(upstream
     assert "-title: 原来的标题" in lines and "+title: 更正后的标题" in lines
     assert "-原来的正文。" in lines and "+更正后的正文。" in lines
     by_url = run_cli("archive", "history", f"https://www.chinanews.com.cn{URL}", "--config", str(cfg))
+    assert by_url.stdout == history.stdout  # the article's URL names it too
+
+    upstream.clear_requests()  # the next age has not come: a run makes list requests only
+    assert crawl(cfg, later=800).returncode == 0
+    assert article_requests(upstream) == []
+
+
+def test_a_recheck_that_finds_nothing_new_writes_nothing(upstream, config, tmp_path):
+    cfg = config()
+    assert crawl(cfg).returncode == 0
+    before = (tmp_path / "output" / "_posts" / POST).stat().st_mtime_ns
+    upstream.clear_requests()
+    assert crawl(cfg, later=700).returncode == 0
+    assert len(article_requests(upstream)) == 1
+    assert (tmp_path / "output" / "_posts" / POST).stat().st_mtime_ns == before
+    with state_of(tmp_path) as state:
+        assert state.get_article("chinanews:10500001").revision == 1
+        assert state.revisions("chinanews:10500001") == []
+
+
+def test_an_article_gone_on_recheck_is_marked_retracted_not_deleted(upstream, config, tmp_path):
+    cfg = config()
+    assert crawl(cfg).returncode == 0
+    upstream.add(URL, "gone", status=404)
+    result = crawl(cfg, later=700)
+    assert result.returncode == 0, result.stderr
+    post = read_post(tmp_path / "output" / "_posts" / POST)
+    assert "retracted" in post.metadata
+    assert "原来的正文" in post.content
+    with state_of(tmp_path) as state:
+        assert state.get_article("chinanews:10500001").retracted
+    upstream.clear_requests()
+    assert crawl(cfg, later=4000).returncode == 0  # never rechecked again
+    assert article_requests(upstream) == []
+
+
+def test_rechecks_switched_off_fetch_no_known_article(upstream, config, tmp_path):
+    cfg = config(recheck_after=[])
+    assert crawl(cfg).returncode == 0
+    upstream.clear_requests()
+    assert crawl(cfg, later=100000).returncode == 0
+    assert article_requests(upstream) == []
+
+
+def test_a_recheck_is_conditional_and_a_304_costs_no_body(loopback, config, tmp_path):
+    loopback.add("/scroll-news/news1.html", list_page((URL, "11-30 08:00")))
+    loopback.add(URL, simple_article("原来的标题", WHEN), headers={"ETag": '"v1"'})
+    cfg = config()
+    assert crawl(cfg).returncode == 0
+    before = (tmp_path / "output" / "_posts" / POST).stat().st_mtime_ns
+    loopback.clear_requests()
+    assert crawl(cfg, later=700).returncode == 0
+    (recheck,) = article_requests(loopback)
+    assert recheck.headers.get("If-None-Match") == '"v1"'
+    assert (tmp_path / "output" / "_posts" / POST).stat().st_mtime_ns == before
+    with state_of(tmp_path) as state:  # that age is used up: the next recheck is the next age's
+        record = state.get_article("chinanews:10500001")
+        assert (record.rechecks, record.revision) == (1, 1)
+    loopback.clear_requests()
+    assert crawl(cfg, later=800).returncode == 0
+    assert article_requests(loopback) == []
+
+
+def test_rechecks_per_run_respect_the_cap(loopback, config, tmp_path):
+    rows = [(f"/gn/2026/11-30/105000{n:02d}.shtml", "11-30 08:00") for n in range(10, 16)]
+    loopback.add("/scroll-news/news1.html", list_page(*rows))
+    for href, _ in rows:
+        loopback.add(href, simple_article(f"稿件{href[-8:-6]}", WHEN))
+    cfg = config(max_rechecks_per_run=4)
+    assert crawl(cfg).returncode == 0
+    loopback.clear_requests()
+    assert crawl(cfg, later=700).returncode == 0
+    rechecked = {r.path for r in loopback.requests if r.path.startswith("/gn/")}
+    assert len(rechecked) == 4
+    loopback.clear_requests()
+    assert crawl(cfg, later=710).returncode == 0  # the rest, in the next run
+    assert {r.path for r in loopback.requests if r.path.startswith("/gn/")} == {
+        h for h, _ in rows
+    } - rechecked
+
+
+CHART = "https://webquoteklinepic.eastmoney.com/GetPic.aspx?nid=106.NIO&imageType=k&token={}&at=1"
+PHOTO = "https://dfscdn.dfcfw.com/download/D25142679471871442176_w700h395.jpg?token={}&t=1764460800"
+EM_ID = "202611300000000801"
+
+
+def eastmoney_upstream(server, chart_token: str, body: str = "蔚来发布公告。") -> None:
+    entry = {"code": EM_ID, "showTime": "2026-11-30 08:00:00", "title": "蔚来公告", "mediaName": "新华社"}
+    server.add_json("/comm/web/getNewsByColumns", {"code": "1", "data": {"list": [entry]}})
+    content = (  # the chart block as GetNewsText has it (crawler/demo_data/eastmoney)
+        '<!-- EM_StockImg_Start --><p style="text-align:center;"><a href="http://quote.eastmoney.com/unify/r/106.NIO"'
+        ' class="EmImageRemark" target="_blank"><img src="' + CHART.format(chart_token) + '" border="0"'
+        ' alt="K图 NIO_0" width="578" height="276" /></a></p><!-- EM_StockImg_End -->'
+        f'<p>{body}</p><center><img src="{PHOTO.format(chart_token)}" /></center>'  # a signed image URL
+    )
+    server.add_json(f"/NewsData/GetNewsText.do?id=NW{EM_ID}", {"content": content})
+
+
+def test_a_noise_only_change_is_not_a_revision(loopback, make_config, tmp_path):
+    cfg = make_config(sources={"chinanews": {"enabled": False}}, revisions={"recheck_after": [600]})
+    eastmoney_upstream(loopback, "28dfeb41d35cc81d84b4664d7c23c49f")
+    assert run_cli("crawl", "eastmoney", "--config", str(cfg)).returncode == 0
     post_path = tmp_path / "output" / "_posts" / f"2026-11-30-NW{EM_ID}.md"
     before = post_path.read_text(encoding="utf-8")
     assert "webquoteklinepic" not in before  # the chart widget never reaches a post
