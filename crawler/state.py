@@ -792,6 +792,23 @@ class StateStore:
                 (*schedule, etag, etag, last_modified, last_modified, key),
             )
 
+    def recheck_counts(self, source: str, *, now: datetime | None = None) -> tuple[int, int]:
+        """(rechecks due now, rechecks scheduled later) for ``source``'s articles."""
+        row = self.conn.execute(
+            "SELECT COALESCE(SUM(next_recheck <= ?), 0), COALESCE(SUM(next_recheck > ?), 0) FROM articles"
+            " WHERE source = ? AND next_recheck != '' AND retracted = ''",
+            (stamp := iso(now or now_beijing()), stamp, source),
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def revision_counts(self, source: str) -> tuple[int, int]:
+        """(articles revised at least once, articles retracted) of ``source``."""
+        row = self.conn.execute(
+            "SELECT COALESCE(SUM(revision > 1), 0), COALESCE(SUM(retracted != ''), 0) FROM articles WHERE source = ?",
+            (source,),
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
     def keep_revision(self, version: Revision) -> None:
         """Keep one version of an article's text (a version already kept stays as it is)."""
         with self.write() as conn:

@@ -159,6 +159,8 @@ class JekyllPostPipeline:
             self.stats.inc_value("dedupe/aliased")
             raise DropItem(f"{item.key}: same story as an original claimed meanwhile, recorded as its alias")
         self.stats.inc_value("wiremirror/updated" if update else "wiremirror/new")
+        if item.revision > 1:
+            self.stats.inc_value("wiremirror/revised")
         if outcome == "written":
             logger.info("%s %s → %s", "updated" if update else "new", item.key, relpath)
         return item

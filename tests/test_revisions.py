@@ -7,6 +7,7 @@ children's clock moved forward (tests/clock/sitecustomize.py), never a wait.
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import signal
 
@@ -54,6 +55,12 @@ def article_requests(server):
     return [r for r in server.requests if r.path == URL]
 
 
+def summary_value(output: str, name: str) -> str:
+    """The value of one line of a command's summary table (``name … value``)."""
+    (line,) = [line for line in output.splitlines() if name in line]
+    return line.replace("│", " ").split()[-1]
+
+
 def state_of(tmp_path):
     return StateStore(tmp_path / "state" / "wiremirror.sqlite3")
 
@@ -91,6 +98,13 @@ def test_an_article_edited_upstream_becomes_revision_2_with_its_history(upstream
     assert "-原来的正文。" in lines and "+更正后的正文。" in lines
     by_url = run_cli("archive", "history", f"https://www.chinanews.com.cn{URL}", "--config", str(cfg))
     assert by_url.stdout == history.stdout  # the article's URL names it too
+
+    stats = run_cli("archive", "stats", "--config", str(cfg))
+    assert summary_value(stats.stdout, "revised upstream") == "1"
+    assert summary_value(stats.stdout, "retracted upstream") == "0"
+    status = run_cli("status", "--json", "--config", str(cfg))
+    (source,) = json.loads(status.stdout)["sources"]
+    assert source["rechecks"]["done_last_run"] == 1 and source["rechecks"]["scheduled"] == 1
 
     upstream.clear_requests()  # the next age has not come: a run makes list requests only
     assert crawl(cfg, later=800).returncode == 0

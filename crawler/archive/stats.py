@@ -33,6 +33,8 @@ class ArchiveStats:
     source_gaps: dict[str, list[tuple[str, str, int]]] = field(default_factory=dict)
     failures: Counter[str] = field(default_factory=Counter)  # outstanding, per source
     failures_given_up: Counter[str] = field(default_factory=Counter)  # attempts used up
+    revised: Counter[str] = field(default_factory=Counter)  # corrected upstream at least once
+    retracted: Counter[str] = field(default_factory=Counter)  # withdrawn upstream, kept and marked
     first_day: str = ""
     last_day: str = ""
 
@@ -78,6 +80,8 @@ def collect_stats(
         elif record.post_path.startswith("_posts/"):
             stats.live += 1
         stats.per_source[record.source] += 1
+        stats.revised[record.source] += record.revision > 1
+        stats.retracted[record.source] += bool(record.retracted)
         media = record.media or (
             sources.get(record.source).default_media if record.source in sources.names() else ""
         )

@@ -373,13 +373,23 @@ def run_stats(args: argparse.Namespace) -> int:
         state.close()
     out = _console()
     sources = Table(title="posts per source")
-    for name in ("source", "posts", "days without posts", "failures outstanding", "given up"):
+    for name in (
+        "source",
+        "posts",
+        "revised",
+        "retracted",
+        "days without posts",
+        "failures outstanding",
+        "given up",
+    ):
         sources.add_column(name, justify="left" if name == "source" else "right")
     for source in sorted(set(stats.per_source) | set(stats.failures) | set(stats.failures_given_up)):
         missing = sum(n for _, _, n in stats.source_gaps.get(source, []))
         sources.add_row(
             source,
             str(stats.per_source[source]),
+            str(stats.revised[source]),
+            str(stats.retracted[source]),
             str(missing),
             str(stats.failures[source]),
             str(stats.failures_given_up[source]),
@@ -422,6 +432,8 @@ def run_stats(args: argparse.Namespace) -> int:
             ("days without posts", sum(n for _, _, n in stats.gaps)),
             ("failures outstanding", sum(stats.failures.values())),
             ("failures given up", sum(stats.failures_given_up.values())),
+            ("revised upstream", sum(stats.revised.values())),
+            ("retracted upstream", sum(stats.retracted.values())),
         ],
     )
     return EXIT_OK

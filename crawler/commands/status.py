@@ -56,6 +56,7 @@ def collect(cfg: Config, *, now: datetime | None = None, require_daemon: bool = 
     meta: dict[str, str | None] = {}
     runs: dict[str, list[Any]] = {}
     failures: dict[str, tuple[int, int]] = {}
+    rechecks: dict[str, tuple[int, int]] = {}
     sources = cfg.enabled_sources()
     if cfg.db_path.exists():
         with StateStore(cfg.db_path) as store:
@@ -63,6 +64,7 @@ def collect(cfg: Config, *, now: datetime | None = None, require_daemon: bool = 
             for source in sources:
                 runs[source] = store.recent_runs(source, max(RECENT, cfg.health.empty_runs))
                 failures[source] = store.failure_counts(source, max_attempts=cfg.crawl.retry_max_attempts)
+                rechecks[source] = store.recheck_counts(source, now=now)
 
     daemon = evaluate_daemon(meta, now=now, heartbeat_interval=cfg.schedule.heartbeat_interval)
     jobs: dict[str, Any] = json.loads(meta.get("daemon:jobs") or "{}")
@@ -96,6 +98,11 @@ def collect(cfg: Config, *, now: datetime | None = None, require_daemon: bool = 
                 "recent_outcomes": [r.outcome for r in recent],
                 "failures_outstanding": total,
                 "failures_given_up": given_up,
+                "rechecks": {
+                    "done_last_run": int(last.stats.get("rechecks", 0)) if last else 0,
+                    "due": rechecks.get(source, (0, 0))[0],
+                    "scheduled": rechecks.get(source, (0, 0))[1],
+                },
                 "next_run": (jobs.get(f"crawl:{source}") or {}).get("next_run")
                 if daemon.state == "alive"
                 else None,
@@ -153,6 +160,10 @@ def render_text(report: dict[str, Any]) -> str:
         lines.append(f"    recent runs: {' '.join(src['recent_outcomes']) or '-'}")
         lines.append(
             f"    failures outstanding: {src['failures_outstanding']} ({src['failures_given_up']} given up)"
+        )
+        r = src["rechecks"]
+        lines.append(
+            f"    rechecks: {r['done_last_run']} done in the last run, {r['due']} due, {r['scheduled']} scheduled"
         )
         if src["next_run"]:
             lines.append(f"    next run: {src['next_run']}")

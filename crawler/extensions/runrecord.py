@@ -24,7 +24,10 @@ logger = logging.getLogger(__name__)
 
 # listed = known (mirrored, or already queued this run) + waiting (a failure in backoff)
 #        + filtered (configuration: video/photo, channels, media) + the rest, which the run attempted
-SUMMARY_KEYS = ("listed", "known", "waiting", "filtered", "new", "updated", "unchanged", "skipped", "failed")
+SUMMARY_KEYS = (
+    *("listed", "known", "waiting", "filtered", "new", "updated", "unchanged", "skipped", "failed"),
+    *("rechecks", "revised", "retracted"),  # revisions: known articles fetched again, what changed
+)
 
 
 def run_outcome(stats: dict[str, Any], finish_reason: str) -> str:
