@@ -792,6 +792,18 @@ class StateStore:
                 (*schedule, etag, etag, last_modified, last_modified, key),
             )
 
+    def titles_of(self, keys: Iterable[str]) -> dict[str, str]:
+        """The mirrored title of each of ``keys`` that is an article (not an alias); one query per 500."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            rows = self.conn.execute(
+                f"SELECT key, title FROM articles WHERE key IN ({','.join('?' * len(chunk))})", chunk
+            )
+            found.update((str(r[0]), str(r[1])) for r in rows)
+        return found
+
     def recheck_counts(self, source: str, *, now: datetime | None = None) -> tuple[int, int]:
         """(rechecks due now, rechecks scheduled later) for ``source``'s articles."""
         row = self.conn.execute(

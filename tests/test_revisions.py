@@ -190,8 +190,10 @@ PHOTO = "https://dfscdn.dfcfw.com/download/D25142679471871442176_w700h395.jpg?to
 EM_ID = "202611300000000801"
 
 
-def eastmoney_upstream(server, chart_token: str, body: str = "蔚来发布公告。") -> None:
-    entry = {"code": EM_ID, "showTime": "2026-11-30 08:00:00", "title": "蔚来公告", "mediaName": "新华社"}
+def eastmoney_upstream(
+    server, chart_token: str, body: str = "蔚来发布公告。", title: str = "蔚来公告"
+) -> None:
+    entry = {"code": EM_ID, "showTime": "2026-11-30 08:00:00", "title": title, "mediaName": "新华社"}
     server.add_json("/comm/web/getNewsByColumns", {"code": "1", "data": {"list": [entry]}})
     content = (  # the chart block as GetNewsText has it (crawler/demo_data/eastmoney)
         '<!-- EM_StockImg_Start --><p style="text-align:center;"><a href="http://quote.eastmoney.com/unify/r/106.NIO"'
@@ -246,3 +248,19 @@ def test_sigkill_while_a_revision_is_written_loses_neither_version(upstream, con
     assert (post["title"], post["revision"]) == ("更正后的标题", 2)
     with state_of(tmp_path) as state:
         assert [v.revision for v in state.revisions("chinanews:10500001")] == [1, 2]
+
+
+def test_a_title_corrected_in_the_list_is_mirrored_before_any_recheck_age(loopback, make_config, tmp_path):
+    cfg = make_config(sources={"chinanews": {"enabled": False}}, revisions={"recheck_after": [86400]})
+    eastmoney_upstream(loopback, "aaaa", title="蔚来公告")
+    assert run_cli("crawl", "eastmoney", "--config", str(cfg)).returncode == 0
+    eastmoney_upstream(loopback, "aaaa", title="蔚来更正公告")  # only the list shows it
+    loopback.clear_requests()
+    result = run_cli("crawl", "eastmoney", "--config", str(cfg))
+    assert result.returncode == 0, result.stderr
+    assert len(loopback.requests_to("/NewsData/GetNewsText.do")) == 1
+    post = read_post(tmp_path / "output" / "_posts" / f"2026-11-30-NW{EM_ID}.md")
+    assert (post["title"], post["revision"]) == ("蔚来更正公告", 2)
+    loopback.clear_requests()  # mirrored now: the list no longer differs
+    assert run_cli("crawl", "eastmoney", "--config", str(cfg)).returncode == 0
+    assert loopback.requests_to("/NewsData/GetNewsText.do") == []

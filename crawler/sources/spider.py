@@ -15,6 +15,7 @@ from twisted.python.failure import Failure as TwistedFailure
 
 from crawler.failures import record_failure
 from crawler.items import ArticleItem, Retraction
+from crawler.matching import normalise_title
 from crawler.revisions import next_recheck
 from crawler.runtime import get_config, get_state
 from crawler.sources.common import ExtractionError
@@ -56,6 +57,7 @@ class WireSpider(scrapy.Spider):
         super().__init__(*args, **kwargs)
         self.fetch_urls = [u for u in (urls.split() if isinstance(urls, str) else list(urls)) if u]
         self._gone: list[Retraction] = []  # retractions a recheck's callback found
+        self._rechecked: set[str] = set()  # keys fetched again in this run
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
@@ -131,7 +133,27 @@ class WireSpider(scrapy.Spider):
             if request is None:
                 continue
             self.count("rechecks")
+            self._rechecked.add(recheck.key)
             yield self._as_recheck(request, recheck.key, recheck.etag, recheck.last_modified)
+
+    def retitled(self, listed: dict[str, str]) -> list[str]:
+        """Known articles among ``listed`` (key → title as listed now) whose title upstream is no
+        longer the one mirrored: a correction the list shows before any recheck age. Each is fetched
+        again at once (not conditionally: the body may be unchanged), within the run's recheck cap."""
+        if self.fetch_mode or not self.config.recheck_ages(self.name):
+            return []
+        budget = self.config.revisions.max_rechecks_per_run - len(self._rechecked)
+        mirrored = self.state.titles_of(listed)
+        changed = [
+            key
+            for key, title in listed.items()
+            if key in mirrored
+            and key not in self._rechecked
+            and normalise_title(title) != normalise_title(mirrored[key])
+        ][: max(budget, 0)]
+        self._rechecked.update(changed)
+        self.count("rechecks", len(changed))
+        return changed
 
     def _as_recheck(
         self, request: scrapy.Request, key: str, etag: str = "", last_modified: str = ""

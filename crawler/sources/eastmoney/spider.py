@@ -135,6 +135,9 @@ class EastmoneySpider(WireSpider):
         logger.debug("%s page %d: %d listed, %d new", feed, page_no, len(page.entries), len(new_entries))
         for entry in new_entries:
             yield self._text_request(entry)
+        by_key = {self.key_of(e.article_id): e for e in entries}
+        for key in self.retitled({key: e.title for key, e in by_key.items() if key not in fresh}):
+            yield self._as_recheck(self._text_request(by_key[key]), key)  # the list shows a new title
         if not new_entries or not page.entries:
             return  # everything on this page is known: older pages are too
         if feed == "columns" and page_no < cfg.max_pages and _more(page, page_no, cfg.page_size):
