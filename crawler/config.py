@@ -117,6 +117,7 @@ class RevisionsConfig:
     # seconds after an article was first mirrored; each age gives at most one re-fetch; [] = never
     recheck_after: list[float] = field(default_factory=lambda: [600.0, 3600.0, 21600.0, 86400.0])
     max_rechecks_per_run: int = limited(50, NON_NEGATIVE)  # body requests a run spends on rechecks
+    sources: dict[str, list[float]] = field(default_factory=dict)  # a source's own ages, by name
 
 
 @dataclass(slots=True)
@@ -124,7 +125,6 @@ class SourceConfig:
     """What every ``[sources.<name>]`` table has; a source's own section adds its keys."""
 
     enabled: bool = True
-    recheck_after: list[float] | None = None  # this source's own [revisions] recheck_after
 
     def can_backfill(self) -> bool:
         """Whether this configuration lets the source read past days (a source may switch it off)."""
@@ -255,8 +255,7 @@ class Config:
 
     def recheck_ages(self, source: str) -> list[float]:
         """The recheck ages of ``source`` (seconds after first mirrored), sorted."""
-        own = self.sources[source].recheck_after if source in self.sources else None
-        return sorted(self.revisions.recheck_after if own is None else own)
+        return sorted(self.revisions.sources.get(source, self.revisions.recheck_after))
 
     def enabled_sources(self) -> list[str]:
         return [name for name, section in self.sources.items() if section.enabled]
@@ -344,9 +343,9 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"schedule.{job}: set interval (seconds) or cron")
     for where, ages in [
         ("revisions.recheck_after", config.revisions.recheck_after),
-        *((f"sources.{n}.recheck_after", sec.recheck_after) for n, sec in config.sources.items()),
+        *((f"revisions.sources.{n}", ages) for n, ages in config.revisions.sources.items()),
     ]:
-        if ages is not None and any(age < 0 for age in ages):
+        if any(age < 0 for age in ages):
             raise ConfigError(f"{where}: ages are seconds after an article was first mirrored, not {ages!r}")
     if config.site.builder not in ("jekyll", "hugo"):
         raise ConfigError(f"site.builder: expected 'jekyll' or 'hugo', got {config.site.builder!r}")

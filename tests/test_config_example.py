@@ -41,7 +41,8 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in data.items():
         name = f"{prefix}{key}"
-        out |= flatten(value, f"{name}.") if isinstance(value, dict) else {name: value}
+        # an empty table is a key shown with its default ({}), like any other value
+        out |= flatten(value, f"{name}.") if isinstance(value, dict) and value else {name: value}
     return out
 
 

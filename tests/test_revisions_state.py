@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
+
+from crawler.config import ConfigError, parse_config
 from crawler.revisions import next_recheck
 from crawler.state import Revision, StateStore
 from crawler.timeutil import iso, parse_beijing
@@ -56,3 +59,12 @@ def test_versions_are_kept_once_each(tmp_path):
     store.keep_revision(Revision("eastmoney:1", 1, "other", iso(FIRST), "x", "y"))  # already kept
     store.keep_revision(Revision("eastmoney:1", 2, "h2", iso(FIRST), "新标题", "<p>新</p>"))
     assert [(r.revision, r.title) for r in store.revisions("eastmoney:1")] == [(1, "旧标题"), (2, "新标题")]
+
+
+def test_recheck_ages_are_global_with_a_per_source_override_and_checked():
+    config = parse_config({"revisions": {"recheck_after": [3600, 600], "sources": {"eastmoney": [60]}}})
+    assert config.recheck_ages("chinanews") == [600.0, 3600.0]
+    assert config.recheck_ages("eastmoney") == [60.0]
+    assert parse_config({"revisions": {"recheck_after": []}}).recheck_ages("chinanews") == []
+    with pytest.raises(ConfigError, match="revisions.sources.eastmoney"):
+        parse_config({"revisions": {"sources": {"eastmoney": [-1]}}})
