@@ -362,7 +362,8 @@ def _check_values(obj: Any, where: str) -> None:
         elif isinstance(value, dict):
             table = where if f.metadata.get("inline") else key
             for name, sub in value.items():
-                _check_values(sub, f"{table}.{name}")
+                if dataclasses.is_dataclass(sub):  # tables of tables; plain values are checked by _validate
+                    _check_values(sub, f"{table}.{name}")
         elif isinstance(value, int | float) and not isinstance(value, bool):
             allowed: Range = f.metadata.get("range", NON_NEGATIVE)
             if value not in allowed:

@@ -66,5 +66,5 @@ def test_recheck_ages_are_global_with_a_per_source_override_and_checked():
     assert config.recheck_ages("chinanews") == [600.0, 3600.0]
     assert config.recheck_ages("eastmoney") == [60.0]
     assert parse_config({"revisions": {"recheck_after": []}}).recheck_ages("chinanews") == []
-    with pytest.raises(ConfigError, match="revisions.sources.eastmoney"):
+    with pytest.raises(ConfigError, match=r"revisions\.sources\.eastmoney"):
         parse_config({"revisions": {"sources": {"eastmoney": [-1]}}})
