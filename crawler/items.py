@@ -41,6 +41,7 @@ class ArticleItem:
     last_modified: str = ""
     revision: int = 1  # set by the writer: 1, or the revision this version becomes
     updated: datetime | None = None  # set by the writer when this version is a revision
+    retracted: datetime | None = None  # when upstream withdrew it (set from the state store by rebuild)
 
     @property
     def key(self) -> str:

@@ -184,6 +184,7 @@ def front_matter(item: ArticleItem) -> dict[str, Any]:
     extra: dict[str, Any] = {
         "revision": item.revision if item.revision > 1 else None,
         "updated": jekyll_date(item.updated) if item.updated else "",
+        "retracted": jekyll_date(item.retracted) if item.retracted else "",
         "source": item.source,
         "source_url": item.url,
         "media": clean_text(item.media),
