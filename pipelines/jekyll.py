@@ -181,6 +181,9 @@ class JekyllPostPipeline:
         relpath = existing.post_path if existing and existing.post_path else rendered.relpath
         if existing is None:
             return rendered, relpath, False, self._schedule(item, None)
+        if existing.retracted:  # withdrawn upstream once: the mark stays on every later version
+            item.retracted = datetime.fromisoformat(existing.retracted)
+            rendered = render_post(item, self.site)
         old_text = self.store.read(relpath)
         old = parse_post(relpath, old_text) if old_text is not None else None
         if old is not None and (
