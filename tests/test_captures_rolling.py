@@ -7,6 +7,7 @@ chosen Beijing instant (the fake clock of tests/clock/sitecustomize.py), so the 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import subprocess
@@ -26,7 +27,7 @@ from crawler.daemon import plan_jobs
 from crawler.middlewares.capture import CaptureWriter
 from crawler.state import StateStore
 from crawler.timeutil import BEIJING, now_beijing
-from tests.conftest import CLOCK_DIR, CLOCK_OFFSET_ENV, REPO, posts_in, run_cli
+from tests.conftest import CLOCK_DIR, CLOCK_OFFSET_ENV, DEMO_DATA, REPO, posts_in, run_cli
 
 SEED = "2022-04-08-NW202204082336871455.md"
 NIO = "2022-05-26-NW202205262391921712.md"
@@ -36,13 +37,15 @@ ONLY_SEED = {"sources": {"eastmoney": {"media_allow": ["中国新闻网"]}}}
 DAY = datetime(2026, 6, 10, 12, 0, tzinfo=BEIJING)
 
 
-def crawl(toml: Path, at: datetime) -> subprocess.CompletedProcess[str]:
-    """``wiremirror crawl eastmoney`` with its wall clock starting at ``at``."""
+def crawl(toml: Path, at: datetime, source: str = "eastmoney") -> subprocess.CompletedProcess[str]:
+    """``wiremirror crawl SOURCE`` with its wall clock starting at ``at``."""
+    # the offset is from the real clock; under WIREMIRROR_TEST_CLOCK this process runs on a fake one
+    real_now = time.time() - float(os.environ.get(CLOCK_OFFSET_ENV) or 0)
     env = {
-        CLOCK_OFFSET_ENV: repr(at.timestamp() - time.time()),
+        CLOCK_OFFSET_ENV: repr(at.timestamp() - real_now),
         "PYTHONPATH": os.pathsep.join([str(REPO), str(CLOCK_DIR)]),
     }
-    result = run_cli("crawl", "eastmoney", "--config", str(toml), env=env)
+    result = run_cli("crawl", source, "--config", str(toml), env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 
@@ -104,6 +107,19 @@ def test_a_no_change_run_adds_no_file_and_no_bytes(eastmoney_demo, make_config):
         "/comm/web/getNewsByColumns"
     ]
     assert files_of(toml) == before  # the list response it read is not kept: same files, same bytes
+
+
+def test_a_chinanews_no_change_run_adds_nothing_either(loopback, make_config):
+    """中国新闻网's lists (scroll pages, the day archives' catch-up) are context too."""
+    loopback.load_manifest(DEMO_DATA / "chinanews")
+    toml = make_config(sources={"eastmoney": {"enabled": False}})
+    crawl(toml, DAY, "chinanews")
+    before = files_of(toml)
+    assert len(before) == 1
+    loopback.clear_requests()
+    result = crawl(toml, DAY + timedelta(hours=2), "chinanews")  # past day_archive_interval: lists re-read
+    assert "new=0" in result.stdout and loopback.requests_to("/scroll-news/")
+    assert files_of(toml) == before
 
 
 def test_a_new_beijing_day_starts_a_new_file(eastmoney_demo, make_config):
@@ -276,16 +292,20 @@ def test_prune_removes_only_files_older_than_keep_days_and_dry_run_removes_nothi
     recent = _aged_file(folder, rolled_name(day(2)), day(2))
     today = _aged_file(folder, rolled_name(day(0)), now)
     other = _aged_file(folder.parent / "chinanews", rolled_name(day(30)), day(30))
-    everything = {old, old_format, written_lately, recent, today, other}
+    busy = _aged_file(folder.parent / "chinanews", rolled_name(day(20)), day(20))
+    everything = {old, old_format, written_lately, recent, today, other, busy}
 
     dry = run_cli("archive", "captures", "prune", "--keep-days", "3", "--dry-run", "--config", str(toml))
     assert dry.returncode == 0, dry.stdout + dry.stderr
     assert {p for p in everything if p.exists()} == everything
     assert f"would remove eastmoney/{old.name}" in dry.stdout and "bytes to free" in dry.stdout
 
-    result = run_cli("archive", "captures", "prune", "--keep-days", "3", "--config", str(toml))
+    with busy.open("rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as an appender holds it while it writes a record
+        result = run_cli("archive", "captures", "prune", "--keep-days", "3", "--config", str(toml))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert {p for p in everything if p.exists()} == {written_lately, recent, today}
+    assert {p for p in everything if p.exists()} == {written_lately, recent, today, busy}
+    assert f"in use: chinanews/{busy.name}" in result.stdout
     for gone in (old, old_format, other):
         assert f"removed {gone.parent.name}/{gone.name}" in result.stdout
     assert f"{3 * 110:,}" in result.stdout  # bytes freed

@@ -47,10 +47,6 @@ _TAIL_LIMIT = 64 * MIB  # how far back a torn member is looked for (a record is 
 _CHUNK = 256 * 1024
 
 
-def captures_root(config: Config) -> Path:
-    return config.state_dir / "captures"
-
-
 def rolled_name(started: datetime) -> str:
     return f"{started.astimezone(BEIJING):%Y-%m-%d-%H%M%S}{SUFFIX}"
 
@@ -198,28 +194,28 @@ def prune(
     for found in capture_files_on_disk(config):
         if found.newest >= result.cutoff:
             result.kept += 1
-        elif dry_run or _remove_unless_busy(found.path):
+        elif dry_run or (removed := _remove_unless_busy(found.path)):
             result.removed.append(found)
-        else:
+        elif removed is False:
             result.busy.append(found.path)
     return result
 
 
-def _remove_unless_busy(path: Path) -> bool:
+def _remove_unless_busy(path: Path) -> bool | None:
+    """Delete ``path`` unless an appender holds its flock: True deleted, False busy, None already gone."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
-        return False
+        return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        os.close(fd)
         return False
-    try:
+    else:
         path.unlink(missing_ok=True)
+        return True
     finally:
         os.close(fd)  # releases the flock
-    return True
 
 
 @dataclass(slots=True)

@@ -145,7 +145,7 @@ class CaptureWriter:
                 stat = os.fstat(fd)
                 if stat.st_nlink and (stat.st_size == self._end or self._usable_tail(fd, stat.st_size)):
                     _write_all(fd, data)
-                    self._end = stat.st_size + len(data)
+                    self._end = os.fstat(fd).st_size  # the tail may have been cut just now
                     break
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
