@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import time
@@ -256,13 +257,31 @@ def test_concurrent_appenders_leave_every_record_whole(tmp_path):
         for name in ("a", "b", "c")
     ]
     assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
-    (path,) = tmp_path.glob("*.warc.gz")
-    errors: list[str] = []
-    captures = list(read_captures(path, errors))
-    assert errors == [] and len(captures) == 450
-    for name in ("a", "b", "c"):  # each process's records in its own order
-        mine = [c.url for c in captures if f"/{name}/" in c.url]
+    by_file = {}
+    for path in sorted(tmp_path.glob("*.warc.gz")):
+        errors: list[str] = []
+        by_file[path.name] = [c.url for c in read_captures(path, errors)]
+        assert errors == [], path.name
+    assert sum(len(urls) for urls in by_file.values()) == 450
+    for name in ("a", "b", "c"):  # each process's records whole, in its order, in one file
+        (mine,) = (found for urls in by_file.values() if (found := [u for u in urls if f"/{name}/" in u]))
         assert mine == [f"http://127.0.0.1/{name}/{n}" for n in range(150)]
+
+
+def test_a_run_beside_another_capturing_process_gets_a_file_of_its_own(eastmoney_demo, make_config):
+    crawl(make_config(**ONLY_SEED), DAY)
+    toml = make_config()
+    (path,) = capture_files(load_config(toml))
+    before = path.read_bytes()
+    with path.open("rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # a bare `scrapy crawl` appending to the day's file right now
+        crawl(toml, DAY + timedelta(minutes=10))
+    first, second = capture_files(load_config(toml))
+    assert first == path and path.read_bytes() == before
+    assert re.fullmatch(r"2026-06-10-1210\d\d-\d+\.warc\.gz", second.name)  # <day>-<HHMMSS>-<pid>
+    assert sum("GetNewsText.do" in u for u in responses(second)) == 2
+    eastmoney_demo.stop()
+    rebuild_restores_every_post(toml)
 
 
 # -- prune, stats, config, daemon ----------------------------------------------------------------

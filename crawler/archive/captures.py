@@ -12,7 +12,7 @@ run's captures are always in one file: replay answers an article's follow-up pag
 file (a file can therefore pass the size by one run's captures).
 
 A crawl killed while appending leaves a torn gzip member at the end. warcio reads everything
-before it; the next appender cuts it off (:func:`complete_end`) under the file's flock before it
+before it; the next run cuts it off (:func:`complete_end`) under the file's flock before it
 writes, so no record is ever glued onto a torn one, and rebuilds stop reporting the damage.
 """
 
@@ -47,8 +47,10 @@ _TAIL_LIMIT = 64 * MIB  # how far back a torn member is looked for (a record is 
 _CHUNK = 256 * 1024
 
 
-def rolled_name(started: datetime) -> str:
-    return f"{started.astimezone(BEIJING):%Y-%m-%d-%H%M%S}{SUFFIX}"
+def rolled_name(started: datetime, pid: int | None = None) -> str:
+    """The day's file started at ``started``; with ``pid``, one process's own file (see the middleware)."""
+    own = f"-{pid}" if pid is not None else ""
+    return f"{started.astimezone(BEIJING):%Y-%m-%d-%H%M%S}{own}{SUFFIX}"
 
 
 def file_to_append(folder: Path, started: datetime, max_bytes: int) -> Path:
@@ -185,8 +187,8 @@ def prune(
     """Delete whole capture files whose newest record is older than ``keep_days`` Beijing days
     (``keep_days=3``: today and the two days before are kept, as ``archive rotate`` counts).
 
-    A file is deleted under its flock, so never while a capture is being appended to it (an
-    appender that finds its file deleted starts another).
+    A file is deleted under its flock, so never while a run is appending to it (a run that finds
+    its file deleted between opening and locking it creates it again).
     """
     from crawler.archive.rotate import cutoff_day
 
@@ -202,7 +204,7 @@ def prune(
 
 
 def _remove_unless_busy(path: Path) -> bool | None:
-    """Delete ``path`` unless an appender holds its flock: True deleted, False busy, None already gone."""
+    """Delete ``path`` unless a run holds its flock: True deleted, False busy, None already gone."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:

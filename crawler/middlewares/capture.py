@@ -16,10 +16,12 @@ held back, and written just before the run's first article response, so a run th
 article (a no-change run) adds no file and no bytes.
 
 Appending is safe: each record is its own gzip member, and a response and its metadata go out in
-one write, under an ``flock`` on the file (so concurrent appenders — a bare ``scrapy crawl`` beside
-a locked one — never interleave bytes, and ``archive captures prune`` never deletes a file being
-written). A killed crawl loses at most the record being written; the next appender cuts that torn
-tail off before it writes.
+one write. A run holds an exclusive ``flock`` on its file from its first record to its end, so
+``archive captures prune`` never deletes a file being written, and a second process capturing the
+same source meanwhile (crawls, fetches and backfills are kept apart by the crawl lock, a bare
+``scrapy crawl`` is not) gets a file of its own, ``<day>-<HHMMSS>-<pid>.warc.gz``, instead of
+interleaving. A killed crawl loses at most the record being written: the kernel drops its flock,
+and the next run cuts the torn tail off before it appends.
 
 Reads ``[crawl] captures`` (off: NotConfigured) and ``[captures] max_file_mb``. Place it close to
 the engine (a low order number, e.g. 60) so it sees the final response.
@@ -27,6 +29,7 @@ the engine (a low order number, e.g. 60) so it sees the final response.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -106,8 +109,8 @@ def _records(
 
 
 class CaptureWriter:
-    """One source's capture file for one run: chosen and opened at the first record, then each
-    record appended under the file's flock."""
+    """One source's capture file for one run, chosen and locked at the first record (an exclusive
+    ``flock`` held until :meth:`close`), then each record appended in one write."""
 
     def __init__(self, folder: Path, started: datetime, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.folder = folder
@@ -115,15 +118,26 @@ class CaptureWriter:
         self.max_bytes = max_bytes
         self.path: Path | None = None
         self._fd: int | None = None
-        self._end: int | None = None  # the size we left the file at; another one: check its tail
+        self._end = 0  # where the whole records end: a failed write is cut back to it
         self.records = 0
 
-    def _open(self, path: Path | None = None) -> int:
+    def _open(self) -> int:
         if self._fd is None:
-            self.path = path or file_to_append(self.folder, self.started, self.max_bytes)
             self.folder.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            self._end = None
+            path = file_to_append(self.folder, self.started, self.max_bytes)
+            opened = _lock(path)
+            end = None if opened is None else self._whole_end(*opened, path)
+            if opened is None or end is None:
+                # another process appends to it right now (or its end is damaged in a way we do not
+                # cut): this run gets a file of its own
+                if opened is not None:
+                    os.close(opened[0])
+                path = self.folder / rolled_name(now_beijing(), os.getpid())
+                opened = _lock(path)
+                if opened is None:
+                    raise OSError(f"{path}: locked by another process")
+                end = opened[1]
+            self._fd, self._end, self.path = opened[0], end, path
         return self._fd
 
     def write(
@@ -137,45 +151,52 @@ class CaptureWriter:
         meta: dict[str, Any],
     ) -> None:
         data = _records(url=url, status=status, headers=headers, body=body, when=when, meta=meta)
-        fresh: Path | None = None
-        while True:
-            fd = self._open(fresh)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                stat = os.fstat(fd)
-                if stat.st_nlink and (stat.st_size == self._end or self._usable_tail(fd, stat.st_size)):
-                    _write_all(fd, data)
-                    self._end = os.fstat(fd).st_size  # the tail may have been cut just now
-                    break
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-            # pruned since it was opened, or a tail that cannot be cut safely: another file
-            fresh = None if not stat.st_nlink else self.folder / rolled_name(now_beijing())
-            if fresh == self.path:
-                raise OSError(f"{self.path}: its last record is damaged and no new file name is free yet")
-            self.close()
+        fd = self._open()
+        try:
+            _write_all(fd, data)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, self._end)  # a short write (disk full): no torn record for the next one
+            raise
+        self._end += len(data)
         self.records += 1
 
-    def _usable_tail(self, fd: int, size: int) -> bool:
-        """Whether the file ends in whole records, after cutting off a torn one a killed run left."""
+    def _whole_end(self, fd: int, size: int, path: Path) -> int | None:
+        """Where the file's whole records end, after cutting off a torn one a killed run left;
+        None when its end is damaged in a way that is not cut."""
         with os.fdopen(fd, "rb", closefd=False) as handle:
             end = complete_end(handle)
         if end is None:
-            logger.warning("%s: damaged at its end and not cut; captures go to a new file", self.path)
-            return False
-        if end < size:
+            logger.warning("%s: damaged at its end and not cut; this run's captures go to a new file", path)
+        elif end < size:
             logger.warning(
                 "%s: cut off a torn record of %d bytes at its end (a crawl killed while writing)",
-                self.path,
+                path,
                 size - end,
             )
             os.ftruncate(fd, end)
-        return True
+        return end
 
     def close(self) -> None:
         if self._fd is not None:
-            os.close(self._fd)
+            os.close(self._fd)  # releases the flock
             self._fd = None
+
+
+def _lock(path: Path) -> tuple[int, int] | None:
+    """``path`` opened for appending under an exclusive flock, and its size; None when another
+    process holds it. A file deleted (pruned) between opening and locking is created again."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        stat = os.fstat(fd)
+        if stat.st_nlink:
+            return fd, stat.st_size
+        os.close(fd)
 
 
 def _write_all(fd: int, data: bytes) -> None:
