@@ -2,9 +2,10 @@
 
 Names: ``<state>/captures/<source>/<YYYY-MM-DD>-<HHMMSS>.warc.gz``, the Beijing day and time the
 file was started (files from before rolling, ``<YYYY-MM-DD>-<pid>-<HHMMSS>.warc.gz``, stay as they
-are and are read like the others). Both start with the day, which is what
-``crawler/archive/replay.py::capture_files`` sorts and filters by, and the rolled names of one day
-sort in the order they were started.
+are and are read like the others), and ``<YYYY-MM-DD>-<HHMMSS>-<pid>.warc.gz`` for a run that
+found the day's file locked by another process (never appended to afterwards). All start with the
+day, which is what ``crawler/archive/replay.py::capture_files`` sorts and filters by, and the rolled
+names of one day sort in the order they were started.
 
 A run appends to the newest rolled file of its (Beijing) day while that file is smaller than
 ``[captures] max_file_mb``; otherwise it starts a new one. The choice is made once per run, so one

@@ -206,6 +206,8 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 class CaptureMiddleware:
+    """Captures each response for its spider's source; holds context back until an article comes."""
+
     def __init__(self, root: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.root = root
         self.max_bytes = max_bytes
