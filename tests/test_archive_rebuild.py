@@ -13,6 +13,7 @@ import re
 import frontmatter
 from scrapy import Request
 
+from crawler.archive.captures import ROLLED
 from crawler.archive.rebuild import rebuild
 from crawler.archive.replay import capture_files, read_captures
 from crawler.archive.rotate import rotate
@@ -61,7 +62,7 @@ def test_crawl_captures_every_response_with_its_routing_data(eastmoney_demo, mak
     config = load_config(toml)
     files = capture_files(config)
     assert len(files) == 1
-    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}-\d+-\d{6}\.warc\.gz", files[0].name)
+    assert ROLLED.fullmatch(files[0].name)  # <Beijing day>-<HHMMSS>.warc.gz, the day's rolled file
     assert files[0].parent.name == "eastmoney"
     with gzip.open(files[0], "rb") as handle:
         assert handle.read(7) == b"WARC/1."
