@@ -20,8 +20,11 @@ one write. A run holds an exclusive ``flock`` on its file from its first record 
 ``archive captures prune`` never deletes a file being written, and a second process capturing the
 same source meanwhile (crawls, fetches and backfills are kept apart by the crawl lock, a bare
 ``scrapy crawl`` is not) gets a file of its own, ``<day>-<HHMMSS>-<pid>.warc.gz``, instead of
-interleaving. A killed crawl loses at most the record being written: the kernel drops its flock,
-and the next run cuts the torn tail off before it appends.
+interleaving. Records are compressed and written on a thread of their own, in the order the
+responses came, so downloads do not wait for zlib or the disk; the run's end waits for the last
+one. A killed crawl loses the records still queued (a few; the posts they fed are on disk as
+usual) and at most one torn record: the kernel drops its flock, and the next run cuts the torn
+tail off before it appends.
 
 Reads ``[crawl] captures`` (off: NotConfigured) and ``[captures] max_file_mb``. Place it close to
 the engine (a low order number, e.g. 60) so it sees the final response.
@@ -34,6 +37,8 @@ import fcntl
 import json
 import logging
 import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from io import BytesIO
 from pathlib import Path
@@ -57,6 +62,7 @@ CAPTURED_AT = "wm_captured_at"  # request.meta: ISO time (seconds) written as th
 _WIRE_HEADERS = frozenset({b"content-encoding", b"transfer-encoding", b"content-length"})
 _REASONS = {200: "OK", 301: "Moved Permanently", 302: "Found", 304: "Not Modified", 404: "Not Found"}
 DEFAULT_MAX_BYTES = 256 * MIB
+MAX_QUEUED = 256  # records waiting for the capture thread
 
 
 def warc_date(when: datetime) -> str:
@@ -216,6 +222,9 @@ class CaptureMiddleware:
         # per source: context responses held back until its first article response (see above)
         self.held: dict[str, list[dict[str, Any]]] = {}
         self.articles: set[str] = set()  # sources that captured an article response in this run
+        # one thread: records keep their order in the file, and a file has one writer
+        self.queue = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wiremirror-capture")
+        self.queued: deque[Future[None]] = deque()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -260,9 +269,16 @@ class CaptureMiddleware:
             return response
         self.articles.add(source)
         for earlier in self.held.pop(source, []):
-            self._write(source, earlier)
-        self._write(source, record)
+            self._enqueue(source, earlier)
+        self._enqueue(source, record)
         return response
+
+    def _enqueue(self, source: str, record: dict[str, Any]) -> None:
+        """Hand the record to the capture thread; past MAX_QUEUED, wait for the oldest (a slow disk
+        slows the crawl rather than filling memory)."""
+        self.queued.append(self.queue.submit(self._write, source, record))
+        while len(self.queued) > MAX_QUEUED or (self.queued and self.queued[0].done()):
+            self.queued.popleft().result()
 
     def _write(self, source: str, record: dict[str, Any]) -> None:
         writer = self.writers.get(source)
@@ -270,7 +286,7 @@ class CaptureMiddleware:
             writer = self.writers[source] = CaptureWriter(self.root / source, self.started, self.max_bytes)
         try:
             writer.write(**record)
-        except OSError as err:
+        except Exception as err:  # noqa: BLE001 - on the capture thread: reported here or never
             # provenance is worth a warning, never a lost article
             logger.warning(
                 "could not capture %s into %s: %s", record["url"], writer.path or writer.folder, err
@@ -280,6 +296,7 @@ class CaptureMiddleware:
             self.crawler.stats.inc_value("capture/responses")
 
     def spider_closed(self, spider: Spider) -> None:
+        self.queue.shutdown(wait=True)  # every record of the run on disk before its files close
         assert self.crawler.stats is not None
         for source, held in self.held.items():
             # a run that fetched no article: its lists are already known, nothing worth a byte
