@@ -63,9 +63,15 @@ def _inflated(handle: IO[bytes]) -> Iterator[bytes]:
 def _fields(text: bytes) -> list[tuple[str, str]]:
     """``Name: value`` lines (continuation lines appended, lines without a colon dropped), as
     warcio's StatusAndHeadersParser reads them."""
+    if not text:
+        return []
+    try:
+        lines = text.decode("utf-8").split("\r\n")
+    except UnicodeDecodeError:
+        lines = [_line(raw) for raw in text.split(b"\r\n")]
     fields: list[tuple[str, str]] = []
-    for raw in text.split(b"\r\n") if text else []:
-        line = _line(raw).rstrip()
+    for raw in lines:
+        line = raw.rstrip()
         if line[:1] in (" ", "\t"):
             if fields:
                 fields[-1] = (fields[-1][0], fields[-1][1] + line)
