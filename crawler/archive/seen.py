@@ -44,7 +44,7 @@ class SeenKeys:
             self._disk = sqlite3.connect("", isolation_level=None)
             self._disk.execute("PRAGMA journal_mode = OFF")  # scratch data: nothing to recover
             self._disk.execute("PRAGMA synchronous = OFF")
-            self._disk.execute("PRAGMA cache_size = -8192")  # KiB: its page cache stays small
+            self._disk.execute("PRAGMA cache_size = -2048")  # KiB: its page cache stays small
             self._disk.execute(
                 "CREATE TABLE seen (key TEXT PRIMARY KEY, file INTEGER NOT NULL) WITHOUT ROWID"
             )
