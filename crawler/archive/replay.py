@@ -20,6 +20,7 @@ metadata record (at most MAX_WAITING).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import zlib
@@ -73,9 +74,25 @@ class Capture:
 
     def response(self, request: Request) -> Response:
         """The response exactly as the spider got it (same class, headers, body, encoding)."""
-        headers = Headers(self.headers)
-        cls = responsetypes.from_args(headers=headers, url=self.url, body=self.body)
-        return cls(url=self.url, status=self.status, headers=headers, body=self.body, request=request)
+        deciding = {name.lower(): value for name, value in self.headers if name.lower() in _DECIDING}
+        cls = _class_of(tuple(deciding.get(name) for name in _DECIDING)) or responsetypes.from_args(
+            headers=Headers(self.headers), url=self.url, body=self.body
+        )
+        return cls(url=self.url, status=self.status, headers=self.headers, body=self.body, request=request)
+
+
+_DECIDING = ("content-type", "content-encoding", "content-disposition")  # what from_headers reads
+
+
+@functools.lru_cache(maxsize=256)
+def _class_of(values: tuple[str | None, ...]) -> type[Response] | None:
+    """The response class the _DECIDING headers' (last) values pick, as ``responsetypes.from_args``
+    tries first (None: the URL or the body decides). Captures share a few: each is asked once."""
+    headers = Headers(
+        [(name, value) for name, value in zip(_DECIDING, values, strict=True) if value is not None]
+    )
+    cls = responsetypes.from_headers(headers)
+    return None if cls is Response else cls
 
 
 def capture_files(config: Config, since: date | None = None) -> list[Path]:
