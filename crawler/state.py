@@ -631,6 +631,8 @@ class StateStore:
         An entry is False when its story's claim went meanwhile to another source's original: the
         article is then that original's alias, not an article, and its post must go.
         """
+        if not articles:
+            return []
         stamp = iso(seen or now_beijing())
         with self.write() as conn:
             return [self._record(conn, article, stamp) for article in articles]

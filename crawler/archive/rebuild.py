@@ -32,7 +32,7 @@ from crawler.postformat import SiteSettings, parse_post, render_post, split_fron
 from pipelines.category import category_of
 from pipelines.clean import clean_item
 from pipelines.images import localise_images
-from pipelines.jekyll import record_post
+from pipelines.jekyll import article_write
 from pipelines.store import PostStore
 
 if TYPE_CHECKING:
@@ -252,7 +252,11 @@ def _write(store: PostStore, state: StateStore, batch: list[tuple[_Job, _Rendere
     if not batch:
         return
     store.write_many((done.relpath, done.text) for _, done in batch)
-    for job, done in batch:
-        if done.content_hash != job.recorded_hash or done.relpath != job.relpath:
-            record_post(state, job.item, done.content_hash, done.relpath)
+    state.record_articles(  # one transaction per batch
+        [
+            article_write(job.item, done.content_hash, done.relpath)
+            for job, done in batch
+            if done.content_hash != job.recorded_hash or done.relpath != job.relpath
+        ]
+    )
     batch.clear()
