@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
-from bench.archive_data import known_articles, write_captures
+from bench.archive_data import known_articles, write_captures, write_short_captures
 from bench.common import BenchResult, Check, ChildRun, cli, run_child, write_config
 from bench.loopdata import config_for
 from bench.render import disk_ceiling
@@ -56,7 +57,11 @@ def rebuild(sizes: Sizes, workdir: Path) -> BenchResult:
     result.ratios["rebuild ÷ target"] = round(writing_rate / REBUILD_TARGET, 2)
     result.ratios["unchanged rebuild ÷ writing rebuild"] = round(unchanged_rate / writing_rate, 2)
     result.ratios["rebuild ÷ disk's own ceiling (files/s)"] = round(writing_rate / ceiling, 2)
+    memory = rebuild_memory(sizes, workdir / "memory")
+    result.checks += memory.checks
+    result.ratios.update(memory.ratios)
     result.context = {
+        "memory": memory.context,
         "captured_responses": records,
         "disk_ceiling_files_per_s": round(ceiling),
         "writing": {
@@ -71,6 +76,50 @@ def rebuild(sizes: Sizes, workdir: Path) -> BenchResult:
             "summary": _counts(second.stdout),
         },
     }
+    return result
+
+
+MEMORY_TARGET_MB = 300.0
+
+
+def rebuild_memory(sizes: Sizes, workdir: Path) -> BenchResult:
+    """The rebuild's peak RSS at two archive sizes ten times apart: it must not grow with the archive.
+
+    The cheap mode that still streams every capture: none of the articles is known to the state
+    store, so each capture is read, replayed through the spider's callback and remembered as seen
+    (on disk past a limit), then left out before any cleaning or rendering.
+    """
+    n = sizes.rebuild_posts
+    small, large = getattr(sizes, "rebuild_memory_captures", (5 * n, 50 * n))
+    result = BenchResult(
+        "rebuild memory",
+        f"peak RSS of `archive rebuild` over {small:,} and {large:,} captures",
+        f"≤ {MEMORY_TARGET_MB:,.0f} MB at both, the same at both",
+    )
+    peaks: dict[int, float] = {}
+    for count in (small, large):
+        folder = workdir / str(count)
+        output, state = folder / "output", folder / "state"
+        config = write_config(folder, config_for(NOWHERE, output, state))
+        write_short_captures(state, count, NOWHERE + "/NewsData/GetNewsText.do?id={id}")
+        run = _archive(config, "rebuild")
+        if run.returncode != 0:
+            raise RuntimeError(f"archive rebuild exited {run.returncode}: {run.stderr[-2000:]}")
+        counts = _counts(run.stdout)
+        peaks[count] = run.peak_rss_mb
+        result.checks.append(
+            Check(f"captures replayed of {count:,}", counts.get("article responses", 0), ">=", count)
+        )
+        result.checks.append(
+            Check(f"peak RSS at {count:,} captures", round(run.peak_rss_mb, 1), "<=", MEMORY_TARGET_MB, "MB")
+        )
+        result.context[f"{count}_captures"] = {
+            "wall_s": round(run.wall, 2),
+            "peak_rss_mb": round(run.peak_rss_mb, 1),
+            "captures_per_s": round(count / run.wall),
+        }
+        shutil.rmtree(folder, ignore_errors=True)  # a million captures take a gigabyte
+    result.ratios[f"peak RSS {large:,} ÷ {small:,} captures"] = round(peaks[large] / peaks[small], 2)
     return result
 
 

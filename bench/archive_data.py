@@ -7,7 +7,10 @@ writes), posts with ``render_post`` + ``PostStore``, and the state store rows in
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import uuid
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,7 @@ from typing import Any
 from bench.loopdata import EastmoneyArticle, eastmoney_articles, list_payload
 from bench.render import SITE, no_fsync, quickly_cleaned_items
 from crawler.matching import match_key
+from crawler.middlewares.capture import warc_date
 from crawler.postformat import post_relpath, render_post
 from crawler.sources.eastmoney.extract import ListEntry, parse_list_payload
 from crawler.state import StateStore
@@ -68,6 +72,57 @@ def write_captures(state_dir: Path, count: int, text_url: str) -> int:
     finally:
         writer.close()
     return writer.records
+
+
+def write_short_captures(state_dir: Path, count: int, text_url: str) -> int:
+    """One WARC file of ``count`` GetNewsText responses with one-sentence bodies, for the memory
+    benchmark: a million captures in about a minute, where ``write_captures`` takes a quarter
+    of an hour.
+
+    The records are the ones ``CaptureWriter`` writes (a gzip member each; the same WARC and HTTP
+    headers and metadata JSON) less the digest headers, which no reader here checks.
+    """
+    folder = state_dir / "captures" / "eastmoney"
+    folder.mkdir(parents=True, exist_ok=True)
+    started = now_beijing()
+    date = warc_date(started)
+    with (folder / f"{started:%Y-%m-%d}-{os.getpid()}-{started:%H%M%S}.warc.gz").open("wb") as out:
+        for article, entry in (
+            (a, e) for chunk in _chunks(count) for a, e in zip(chunk, entries_for(chunk), strict=True)
+        ):
+            url = text_url.format(id=entry.info_code)
+            meta = {
+                "request_url": url,
+                "method": "GET",
+                "wm_kind": "eastmoney:text",
+                "wm_context": entry.to_context(),
+            }
+            body = json.dumps({"text": f"<p>短讯{article.article_id}。</p>"}, ensure_ascii=False).encode(
+                "utf-8"
+            )
+            http = b"HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\n\r\n" + body
+            response_id = f"<urn:uuid:{uuid.uuid4()}>"
+            out.write(_member("response", response_id, url, date, "application/http; msgtype=response", http))
+            payload = json.dumps(meta, ensure_ascii=False, sort_keys=True, default=str).encode("utf-8")
+            extra = f"WARC-Concurrent-To: {response_id}\r\n"
+            out.write(
+                _member(
+                    "metadata", f"<urn:uuid:{uuid.uuid4()}>", url, date, "application/json", payload, extra
+                )
+            )
+    return count
+
+
+def _member(
+    kind: str, record_id: str, url: str, date: str, content_type: str, block: bytes, extra: str = ""
+) -> bytes:
+    head = (
+        f"WARC/1.0\r\nWARC-Type: {kind}\r\nWARC-Record-ID: {record_id}\r\nWARC-Target-URI: {url}\r\n"
+        f"WARC-Date: {date}\r\n{extra}Content-Type: {content_type}\r\nContent-Length: {len(block)}\r\n\r\n"
+    )
+    # a 4 KiB window and a small state: these records are short, and zlib's set-up dominated
+    packer = zlib.compressobj(6, zlib.DEFLATED, 12 | 16, 4)
+    return packer.compress(head.encode("utf-8") + block + b"\r\n\r\n") + packer.flush()
 
 
 def _row(item: Any, relpath: str, content_hash: str, stamp: str) -> tuple[Any, ...]:

@@ -121,6 +121,16 @@ class RevisionsConfig:
 
 
 @dataclass(slots=True)
+class CapturesConfig:
+    """How the WARC files of ``[crawl] captures`` roll and how long they are kept."""
+
+    max_file_mb: int = limited(256, AT_LEAST_ONE)  # a run starts a new file once the day's file is this big
+    # `archive captures prune` (and the daemon's daily job) deletes files older than this many Beijing
+    # days; 0 keeps them forever: they are what `archive rebuild` restores posts from
+    keep_days: int = 0
+
+
+@dataclass(slots=True)
 class SourceConfig:
     """What every ``[sources.<name>]`` table has; a source's own section adds its keys."""
 
@@ -211,6 +221,7 @@ class Config:
     state: StateConfig = field(default_factory=StateConfig)
     site: SiteConfig = field(default_factory=SiteConfig)
     crawl: CrawlConfig = field(default_factory=CrawlConfig)
+    captures: CapturesConfig = field(default_factory=CapturesConfig)
     sources: SourcesConfig = field(
         default_factory=lambda: _sources_section({}), metadata={"table": "sources"}
     )

@@ -58,10 +58,12 @@ class Housekeeping:
     name: str
     args: tuple[str, ...]
     default: ScheduleJob
+    wanted: Callable[[Config], bool] | None = None  # a config that gives the job nothing to do skips it
 
 
 # Each crawl already retries the failures that are due, so "retry" (an extra crawl of every source)
-# is off by default; rotation moves posts out of _posts, which the site must ask for.
+# is off by default; rotation moves posts out of _posts, which the site must ask for; captures are
+# pruned only when [captures] keep_days asks for it.
 HOUSEKEEPING: tuple[Housekeeping, ...] = (
     Housekeeping("retry", ("crawl",), ScheduleJob(enabled=False, interval=3600.0, jitter=60.0)),
     Housekeeping(
@@ -73,6 +75,12 @@ HOUSEKEEPING: tuple[Housekeeping, ...] = (
         "rotate", ("archive", "rotate", "--keep-days", "3"), ScheduleJob(enabled=False, cron="10 4 * * *")
     ),
     Housekeeping("categories", ("archive", "categories"), ScheduleJob(cron="40 4 * * *")),
+    Housekeeping(
+        "captures",
+        ("archive", "captures", "prune"),
+        ScheduleJob(cron="50 4 * * *"),
+        wanted=lambda cfg: cfg.captures.keep_days > 0,
+    ),
 )
 
 
@@ -102,6 +110,8 @@ def job_specs(cfg: Config) -> list[JobSpec]:
             specs.append(JobSpec(f"crawl:{source}", ("crawl", source), spec, source))
     for hk in HOUSEKEEPING:
         spec = cfg.schedule.jobs.get(hk.name, hk.default)
+        if hk.wanted is not None and not hk.wanted(cfg):
+            continue
         args = hk.args
         if "{catch_up_sources}" in args:
             names = catch_up_sources(cfg)

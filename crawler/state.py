@@ -552,6 +552,35 @@ class StateStore:
         """The other keys recorded for the story ``key`` is (sorted): what its post's ``aliases:`` lists."""
         return self._aliases(self.conn, key)
 
+    # Batched reads for bulk readers (archive rebuild): one query per 500 keys, not one per key.
+    def aliases_of_many(self, keys: Iterable[str]) -> dict[str, list[str]]:
+        """:meth:`aliases_of` for many keys at once; keys without aliases are left out."""
+        found: dict[str, list[str]] = {}
+        for chunk, marks in self._key_chunks(keys):
+            rows = self.conn.execute(
+                f"SELECT key, alias FROM aliases WHERE key IN ({marks}) ORDER BY key, alias", chunk
+            )
+            for key, alias in rows:
+                found.setdefault(str(key), []).append(str(alias))
+        return found
+
+    @staticmethod
+    def _key_chunks(keys: Iterable[str], size: int = 500) -> Iterator[tuple[list[str], str]]:
+        """Distinct ``keys`` in chunks of ``size``, each with its ``?,?,…`` placeholders."""
+        wanted = list(dict.fromkeys(keys))
+        for start in range(0, len(wanted), size):
+            chunk = wanted[start : start + size]
+            yield chunk, ",".join("?" * len(chunk))
+
+    def articles_by_key(self, keys: Iterable[str]) -> dict[str, ArticleRecord]:
+        """The articles recorded under exactly these keys (an alias is not followed, unlike
+        :meth:`get_article`: a key that is only an alias names another article's post)."""
+        found: dict[str, ArticleRecord] = {}
+        for chunk, marks in self._key_chunks(keys):
+            for row in self.conn.execute(f"SELECT * FROM articles WHERE key IN ({marks})", chunk):
+                found[str(row["key"])] = ArticleRecord(**dict(row))
+        return found
+
     def is_known(self, key: str) -> bool:
         return self.resolve(key) is not None
 
@@ -660,6 +689,8 @@ class StateStore:
         An entry is False when its story's claim went meanwhile to another source's original: the
         article is then that original's alias, not an article, and its post must go.
         """
+        if not articles:
+            return []
         stamp = iso(seen or now_beijing())
         with self.write() as conn:
             return [self._record(conn, article, stamp) for article in articles]

@@ -12,7 +12,7 @@ from scrapy.exceptions import DropItem
 from crawler import sources
 from crawler.failures import record_item_failure
 from crawler.postformat import clean_text
-from pipelines.offload import off_reactor
+from pipelines.offload import in_worker_process, stop_worker_process
 from pipelines.sanitize import sanitize_html, strip_control
 
 if TYPE_CHECKING:
@@ -45,8 +45,11 @@ class CleanArticlePipeline:
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler)
 
+    def close_spider(self) -> None:
+        stop_worker_process()
+
     async def process_item(self, item: ArticleItem) -> ArticleItem:
-        await off_reactor(clean_item, item)
+        item = await in_worker_process(clean_item, item)
         if "\ufffd" in item.body or "\ufffd" in item.title:
             record_item_failure(self.crawler, item, "mis-decoded text (U+FFFD) in title or body")
             raise DropItem(f"{item.key}: mis-decoded text")

@@ -84,14 +84,6 @@ def article_write(
     )
 
 
-def record_post(state: StateStore, item: ArticleItem, content_hash: str, relpath: str) -> bool:
-    """Mark ``item`` known with its post at ``relpath`` (call only once the post is on disk).
-
-    False when another source's original claimed the story meanwhile: ``item`` is its alias now.
-    """
-    return state.record_articles([article_write(item, content_hash, relpath)])[0]
-
-
 Outcome = Literal["written", "same", "unsafe", "write_error", "record_error", "lost"]
 MAX_BATCH = 200  # posts per group commit: bounds memory and the work a kill can leave unrecorded
 

@@ -1,18 +1,26 @@
-"""Work the item pipelines hand to worker threads, so it does not hold up the downloads.
+"""Work the item pipelines hand off, so it does not hold up the downloads.
 
 Scrapy runs every pipeline on the reactor thread: cleaning (lxml, nh3), rendering and the fsynced
-writes of a new article would otherwise serialise with every download. lxml, nh3, fsync and
-SQLite release the GIL, so on two cores a worker thread runs beside the reactor. Stats, logging and
-failure records stay on the reactor thread: pipelines await the work, then report.
+writes of a new article would otherwise serialise with every download. Two places take it:
+
+- a worker process for pure CPU work (cleaning: a third of a crawl's CPU): it runs on the other
+  core whatever the GIL does; an item costs a pickle each way. Started at the first item, so a
+  run with nothing new never starts it.
+- worker threads for work that waits on the disk or SQLite (rendering beside the state look-up,
+  the group commit), which release the GIL meanwhile.
+
+Stats, logging and failure records stay on the reactor thread: pipelines await the work, then report.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import multiprocessing
+import signal
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -24,6 +32,33 @@ _T = TypeVar("_T")
 # Two threads: one writer committing a batch while another item is cleaned; more would only queue
 # on the GIL. Idle threads cost nothing; a process that never has an item never starts one.
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="wiremirror-work")
+
+
+_process_pool: ProcessPoolExecutor | None = None
+
+
+def _quiet_worker() -> None:
+    """Ctrl-C reaches the whole process group: the crawl decides when to stop, not its worker."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+async def in_worker_process(fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+    """``fn(*args, **kwargs)`` (picklable, pure) in the worker process, awaited from the reactor."""
+    global _process_pool  # one per crawling process, started on first use
+    if _process_pool is None:
+        context = multiprocessing.get_context("forkserver")  # never fork a process with threads
+        _process_pool = ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_quiet_worker)
+    return await asyncio.get_running_loop().run_in_executor(
+        _process_pool, functools.partial(fn, *args, **kwargs)
+    )
+
+
+def stop_worker_process() -> None:
+    """End the worker process (at the end of a crawl; the next item starts another)."""
+    global _process_pool
+    if _process_pool is not None:
+        _process_pool.shutdown(wait=True)
+        _process_pool = None
 
 
 async def off_reactor(fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:

@@ -13,6 +13,7 @@ import re
 import frontmatter
 from scrapy import Request
 
+from crawler.archive.captures import ROLLED
 from crawler.archive.rebuild import rebuild
 from crawler.archive.replay import capture_files, read_captures
 from crawler.archive.rotate import rotate
@@ -61,7 +62,7 @@ def test_crawl_captures_every_response_with_its_routing_data(eastmoney_demo, mak
     config = load_config(toml)
     files = capture_files(config)
     assert len(files) == 1
-    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}-\d+-\d{6}\.warc\.gz", files[0].name)
+    assert ROLLED.fullmatch(files[0].name)  # <Beijing day>-<HHMMSS>.warc.gz, the day's rolled file
     assert files[0].parent.name == "eastmoney"
     with gzip.open(files[0], "rb") as handle:
         assert handle.read(7) == b"WARC/1."
@@ -207,3 +208,123 @@ def test_chinanews_rebuild_multi_page_and_gb2312(loopback, make_config, tmp_path
     text = (config.posts_dir / multi).read_text(encoding="utf-8")
     assert _without_fetched_at(text) == _without_fetched_at(original.decode("utf-8"))
     assert _snapshot(config.posts_dir).keys() == before.keys()
+
+
+def test_rebuild_restores_every_post_as_the_crawl_wrote_it_with_late_aliases(eastmoney_demo, make_config):
+    """Every post lost at once comes back byte for byte from the captures alone — also the one
+    whose text API failed, answered by the article page's capture — and a key the state store
+    learnt after the post was written joins its ``aliases``."""
+    toml = make_config()
+    assert _crawl(toml).returncode == 0
+    config = load_config(toml)
+    posts = config.posts_dir
+    original = {name: data for name, (data, _) in _snapshot(posts).items()}
+    assert sorted(original) == sorted([SEED, NIO, FALLBACK])
+    late = "chinanews:9999001"
+    with StateStore(config.db_path) as state:
+        state.add_alias(late, "eastmoney:202205262391921712")
+    for name in original:
+        (posts / name).unlink()
+    eastmoney_demo.stop()
+
+    result = run_cli("archive", "rebuild", "--config", str(toml))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    assert posts_in(config.output_dir) == sorted(original)
+    assert (posts / SEED).read_bytes() == original[SEED]
+    assert (posts / FALLBACK).read_bytes() == original[FALLBACK]  # from the follow-up's capture
+    nio = frontmatter.loads((posts / NIO).read_text(encoding="utf-8"))
+    was = frontmatter.loads(original[NIO].decode("utf-8"))
+    assert nio.metadata["aliases"] == [late]
+    assert "aliases" not in was.metadata
+    assert nio.content == was.content
+    assert {k: v for k, v in nio.metadata.items() if k not in ("aliases", "content_hash")} == {
+        k: v for k, v in was.metadata.items() if k != "content_hash"
+    }
+    with StateStore(config.db_path) as state:
+        assert state.get_article("eastmoney:202205262391921712").content_hash == nio.metadata["content_hash"]
+        assert state.aliases_of("eastmoney:202205262391921712") == [late]
+
+
+def test_capture_reader_reads_what_warcio_reads(eastmoney_demo, loopback, make_config):
+    """The fast reader (crawler.archive.warcfile) against warcio on a real crawl's captures:
+    every response's URL, status, headers and body the same."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    toml = make_config()
+    assert _crawl(toml).returncode == 0
+    (path,) = capture_files(load_config(toml))
+    expected = []
+    with path.open("rb") as handle:
+        for record in ArchiveIterator(handle):
+            if record.rec_type == "response":
+                http = record.http_headers
+                expected.append(
+                    (
+                        record.rec_headers.get_header("WARC-Target-URI"),
+                        int(http.get_statuscode()),
+                        list(http.headers),
+                        record.content_stream().read(),
+                    )
+                )
+    got = [(c.url, c.status, c.headers, c.body) for c in read_captures(path)]
+    assert got == expected and len(got) == len(eastmoney_demo.requests)
+
+
+def test_replay_streams_in_bounded_batches(tmp_path, monkeypatch):
+    """However many captures a file holds, the rebuild looks up each batch of articles before it
+    reads much further: never more than a few batches between the reader and the state store.
+    (Counted, not timed: the old reader kept every item of a file before handing any on.) The
+    keys already used move to disk past their limit and still skip nothing they should not."""
+    from bench.archive_data import write_short_captures
+    from crawler.archive import rebuild as rebuild_module
+    from crawler.archive import replay, warcfile
+    from crawler.archive.seen import SeenKeys
+    from tests.archive_support import make_config as config_in
+
+    count = 1500
+    config = config_in(tmp_path)
+    write_short_captures(config.state_dir, count, "http://127.0.0.1:9/NewsData/GetNewsText.do?id={id}")
+    records = [0]
+    lags: list[int] = []
+
+    def counting(handle):
+        for record in warcfile.read_records(handle):
+            records[0] += 1
+            yield record
+
+    looked_up = [0]
+    original = StateStore.articles_by_key
+
+    def articles_by_key(self, keys):
+        keys = list(keys)
+        looked_up[0] += len(keys)
+        lags.append(records[0] // 2 - looked_up[0])  # captures read but not yet looked up
+        return original(self, keys)
+
+    seen: list[SeenKeys] = []
+
+    def small_seen():
+        seen.append(SeenKeys(limit=100))
+        return seen[-1]
+
+    monkeypatch.setattr(replay, "read_records", counting)
+    monkeypatch.setattr(replay, "SeenKeys", small_seen)
+    monkeypatch.setattr(StateStore, "articles_by_key", articles_by_key)
+    with StateStore(config.db_path) as state:
+        report = rebuild(config, state)
+    assert report.responses == count and report.articles == count and report.skipped == count
+    assert report.errors == [] and report.written == []
+    assert looked_up[0] == count and len(lags) == -(-count // rebuild_module.BATCH)
+    assert max(lags) <= 2 and seen[0].spilled >= count - 100
+
+
+def test_seen_keys_answer_the_same_in_memory_and_on_disk():
+    from crawler.archive.seen import SeenKeys
+
+    with SeenKeys(limit=3) as seen:
+        assert [seen.add(f"k{n}", n // 4) for n in range(10)] == [True] * 10
+        assert seen.spilled == 9  # three spills of three; k9 still in memory
+        assert [seen.get(f"k{n}") for n in range(10)] == [n // 4 for n in range(10)]
+        assert seen.get("other") is None
+        assert seen.add("k0", 5) is False and seen.get("k0") == 5  # taken again, later in a file

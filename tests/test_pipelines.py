@@ -119,7 +119,7 @@ def test_same_story_from_eastmoney_becomes_an_alias_of_the_chinanews_original(cr
         url="https://www.chinanews.com.cn/gn/2022/05-26/10606399.shtml",
         title="同一条新闻",
     )
-    run_all(crawler, cns)
+    cns = run_all(crawler, cns)  # the item as the pipelines passed it on
     em = item(media="中国新闻网", title="同一条新闻！")  # punctuation differs, same story
     with pytest.raises(DropItem, match="alias"):
         run_all(crawler, em)

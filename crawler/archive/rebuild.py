@@ -13,8 +13,10 @@ capture's WARC-Date.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import re
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -26,11 +28,11 @@ from typing import TYPE_CHECKING
 
 from crawler.archive.replay import Replayer
 from crawler.items import ArticleItem
-from crawler.postformat import SiteSettings, parse_post, render_post
+from crawler.postformat import SiteSettings, parse_post, render_post, split_front_matter
 from pipelines.category import category_of
 from pipelines.clean import clean_item
 from pipelines.images import localise_images
-from pipelines.jekyll import record_post
+from pipelines.jekyll import article_write
 from pipelines.store import PostStore
 
 if TYPE_CHECKING:
@@ -53,40 +55,54 @@ class RebuildReport:
 
 # Below this many known articles a process pool costs more than it saves.
 POOL_THRESHOLD = 200
-WRITE_BATCH = 256
-IN_FLIGHT = 512  # articles handed to the workers ahead of the writer
+BATCH = 128  # articles per state look-up and per worker task (a task is ~0.2 s of a worker's CPU)
+IN_FLIGHT_PER_WORKER = 3  # tasks queued per worker ahead of the writer: workers never wait for one
+WRITE_BATCH = 256  # posts per group commit (PostStore.write_many)
 
 
 @dataclass(slots=True)
 class _Job:
     """One article to re-render: what the main process knows, for a worker to do the CPU work."""
 
-    key: str
     item: ArticleItem
-    relpath: str
-    existing: str | None
+    relpath: str  # where the state store has its post ("" when it has none yet)
+    existing: str | None  # the post's current text
+    recorded_hash: str  # the state store's content hash
 
 
 @dataclass(slots=True)
 class _Rendered:
-    """A worker's answer: the post text (or why not). Small, so little crosses the process pipe."""
+    """A worker's answer: the post text (or why not). The text of a post that would not change
+    is left out, so little crosses the process pipe."""
 
     text: str = ""
     content_hash: str = ""
     relpath: str = ""
     error: str = ""
+    unchanged: bool = False
 
 
-def _render_job(
-    task: tuple[ArticleItem, str, str | None], site: SiteSettings, images: tuple[bool, str, Path]
-) -> _Rendered:
-    """Clean and render one article (``task`` = item, recorded path, current post text): pure
-    CPU, pool-friendly. The current post keeps its ``fetched_at``."""
+_Task = tuple[ArticleItem, str, str | None]  # item, recorded path, current post text
+_FETCHED_AT = re.compile(r"^fetched_at: '([^'\n]+)'$", re.MULTILINE)
+
+
+def _kept_fetched_at(relpath: str, existing: str) -> datetime | None:
+    """The current post's ``fetched_at``: read off the line our own dumper writes, else through
+    the YAML parser (a post edited by hand, an older format)."""
+    front, _, _ = split_front_matter(existing)
+    found = _FETCHED_AT.findall(front) if front is not None else []
+    if len(found) == 1:
+        with contextlib.suppress(ValueError):
+            return datetime.fromisoformat(found[0])
+    meta = parse_post(relpath, existing).meta or {}
+    return datetime.fromisoformat(str(meta["fetched_at"])) if meta.get("fetched_at") else None
+
+
+def _render_one(task: _Task, site: SiteSettings, images: tuple[bool, str, Path]) -> _Rendered:
+    """Clean and render one article: pure CPU. The current post keeps its ``fetched_at``."""
     item, relpath, existing = task
     if existing is not None:
-        meta = parse_post(relpath, existing).meta or {}
-        if meta.get("fetched_at"):
-            item.fetched_at = datetime.fromisoformat(str(meta["fetched_at"]))
+        item.fetched_at = _kept_fetched_at(relpath, existing) or item.fetched_at
     try:
         clean_item(item)
         if not item.body.strip() or "\ufffd" in item.body:
@@ -103,26 +119,55 @@ def _render_job(
         rendered = render_post(item, site)
     except ValueError as err:
         return _Rendered(error=f"{item.key}: {err}")
+    if rendered.text == existing:
+        return _Rendered(content_hash=rendered.content_hash, relpath=relpath, unchanged=True)
     return _Rendered(rendered.text, rendered.content_hash, relpath or rendered.relpath)
+
+
+def _render_batch(tasks: list[_Task], site: SiteSettings, images: tuple[bool, str, Path]) -> list[_Rendered]:
+    """A worker's task: one batch, so the pipe carries one message each way per BATCH articles."""
+    return [_render_one(task, site, images) for task in tasks]
+
+
+def _chunked(items: Iterator[ArticleItem], size: int) -> Iterator[list[ArticleItem]]:
+    chunk: list[ArticleItem] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _jobs(
     state: StateStore, store: PostStore, items: Iterator[ArticleItem], report: RebuildReport
-) -> Iterator[_Job]:
-    """Articles the state store knows, with what only the main process can look up.
+) -> Iterator[list[_Job]]:
+    """Batches of the articles the state store knows, with what only the main process can look
+    up: one state query per batch for the records and one for the aliases.
 
     A missing post is restored dated by its capture (the spider stamped ``fetched_at`` with it).
     """
-    for item in items:
-        record = state.get_article(item.key)
-        if record is None or record.key != item.key:
-            report.skipped += 1
-            continue
-        relpath = record.post_path or ""
-        existing = store.read(relpath) if relpath else None
-        item.category, item.tag = category_of(state, item)  # the registry lives here
-        item.aliases = state.aliases_of(item.key)
-        yield _Job(item.key, item, relpath, existing)
+    categories: dict[tuple[str, str], tuple[str, str]] = {}  # the registry keeps a slug forever
+    for chunk in _chunked(items, BATCH):
+        latest = {item.key: item for item in chunk}  # captured twice in a batch: the later wins
+        records = state.articles_by_key(latest)
+        aliases = state.aliases_of_many(latest)
+        jobs = []
+        for key, item in latest.items():
+            record = records.get(key)
+            if record is None:
+                report.skipped += 1
+                continue
+            existing = store.read(record.post_path) if record.post_path else None
+            media = (item.source, item.media)
+            if media not in categories:
+                categories[media] = category_of(state, item)
+            item.category, item.tag = categories[media]
+            item.aliases = aliases.get(key, [])
+            jobs.append(_Job(item, record.post_path, existing, record.content_hash))
+        if jobs:
+            yield jobs
 
 
 def rebuild(
@@ -135,54 +180,61 @@ def rebuild(
 ) -> RebuildReport:
     """Re-render every known article from its newest capture; write only posts whose text changed.
 
-    Cleaning and rendering (the CPU) run in worker processes for large rebuilds; the state store and
-    the files stay in this process, written in batches (each file fsynced, each batch's folders once),
-    and an article is recorded only after its batch is on disk.
+    Cleaning and rendering (the CPU) run in worker processes for large rebuilds, a batch per task;
+    the state store and the files stay in this process, written in batches (each batch's files
+    flushed with one group commit), and an article is recorded only after its batch is on disk.
+    Everything streams: the captures, the batches in flight and the batch being written are
+    bounded, whatever the size of the archive.
     """
     report = RebuildReport()
     store = PostStore(config.output_dir)
     site = SiteSettings(url=config.site.url)
     replayer = Replayer(config, state, report.errors)
     images = (config.images.download, config.images.dir, config.output_dir)
-    jobs = _jobs(state, store, replayer.items(since=since, progress=progress), report)
-    batch: list[tuple[_Job, _Rendered]] = []
-    for job, done in _rendered(jobs, site, images, parallel=state.count_articles() >= POOL_THRESHOLD):
-        if done.error:
-            report.errors.append(done.error)
-            continue
-        if job.existing == done.text:
-            report.unchanged += 1
-            continue
-        report.written.append(done.relpath)
-        if not dry_run:
-            batch.append((job, done))
-        if len(batch) >= WRITE_BATCH:
-            _write(store, state, batch)
-    _write(store, state, batch)
+    batches = _jobs(state, store, replayer.items(since=since, progress=progress), report)
+    pending: list[tuple[_Job, _Rendered]] = []
+    parallel = state.count_articles() >= POOL_THRESHOLD
+    for jobs, answers in _rendered(batches, site, images, parallel=parallel):
+        for job, done in zip(jobs, answers, strict=True):
+            if done.error:
+                report.errors.append(done.error)
+            elif done.unchanged:
+                report.unchanged += 1
+            else:
+                report.written.append(done.relpath)
+                if not dry_run:
+                    pending.append((job, done))
+        if len(pending) >= WRITE_BATCH:
+            _write(store, state, pending)
+    _write(store, state, pending)
     report.files, report.responses = replayer.stats.files, replayer.stats.responses
     report.articles = replayer.stats.articles
     return report
 
 
 def _rendered(
-    jobs: Iterator[_Job], site: SiteSettings, images: tuple[bool, str, Path], *, parallel: bool
-) -> Iterator[tuple[_Job, _Rendered]]:
-    render = partial(_render_job, site=site, images=images)
+    batches: Iterator[list[_Job]], site: SiteSettings, images: tuple[bool, str, Path], *, parallel: bool
+) -> Iterator[tuple[list[_Job], list[_Rendered]]]:
+    """Each batch with its answers, in order."""
+    render = partial(_render_batch, site=site, images=images)
     if not parallel:
-        yield from ((job, render((job.item, job.relpath, job.existing))) for job in jobs)
+        yield from ((jobs, render(_tasks(jobs))) for jobs in batches)
         return
     from concurrent.futures import ProcessPoolExecutor
 
     # One worker per core. (Leaving the writer a core of its own was measured too: on 2 cores the
     # single worker then limits, 765 vs 853 posts/s, although a writer that must wait for a busy
     # core after each fsync runs at a third of the disk's speed.)
-    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+    workers = os.cpu_count() or 1
+    with ProcessPoolExecutor(max_workers=workers) as pool:
         # A sliding window: workers render ahead while this process writes, and memory stays
-        # bounded (Executor.map would submit the whole input at once).
-        window: deque[tuple[_Job, Future[_Rendered]]] = deque()
-        for job in jobs:
-            window.append((job, pool.submit(render, (job.item, job.relpath, job.existing))))
-            if len(window) >= IN_FLIGHT:
+        # bounded (Executor.map would submit the whole input at once). Whole batches per task:
+        # with one article per task the pool's feeder thread, which needs this process's GIL,
+        # could not keep two workers busy.
+        window: deque[tuple[list[_Job], Future[list[_Rendered]]]] = deque()
+        for jobs in batches:
+            window.append((jobs, pool.submit(render, _tasks(jobs))))
+            if len(window) >= workers * IN_FLIGHT_PER_WORKER:
                 first, future = window.popleft()
                 yield first, future.result()
         while window:
@@ -190,11 +242,21 @@ def _rendered(
             yield first, future.result()
 
 
+def _tasks(jobs: list[_Job]) -> list[_Task]:
+    return [(job.item, job.relpath, job.existing) for job in jobs]
+
+
 def _write(store: PostStore, state: StateStore, batch: list[tuple[_Job, _Rendered]]) -> None:
-    """Write a batch, then record it: "known" never runs ahead of "on disk"."""
+    """Write a batch, then record it: "known" never runs ahead of "on disk". A post restored as
+    the state store already records it (same hash, same path) needs no state write at all."""
     if not batch:
         return
     store.write_many((done.relpath, done.text) for _, done in batch)
-    for job, done in batch:
-        record_post(state, job.item, done.content_hash, done.relpath)
+    state.record_articles(  # one transaction per batch
+        [
+            article_write(job.item, done.content_hash, done.relpath)
+            for job, done in batch
+            if done.content_hash != job.recorded_hash or done.relpath != job.relpath
+        ]
+    )
     batch.clear()

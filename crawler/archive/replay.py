@@ -12,11 +12,15 @@ costs one callback call per response (rebuild has to keep up with the disk). Fai
 reports during a replay are collected for the rebuild report, never written to the failures table.
 
 Memory does not grow with the archive: files are read newest first, one at a time, each in one
-forward pass; what is kept is the items of the file being read and the keys already rebuilt.
+forward pass, and each item is handed on as soon as its callback makes it. What is kept is bounded:
+the keys already rebuilt (crawler.archive.seen: on disk beyond a limit), the requests waiting for a
+capture further on in the file (at most MAX_FOLLOW_UPS) and the response records waiting for their
+metadata record (at most MAX_WAITING).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import zlib
@@ -34,6 +38,8 @@ from scrapy.utils.misc import arg_to_iter
 from twisted.python.failure import Failure
 
 from crawler import sources
+from crawler.archive.seen import SeenKeys
+from crawler.archive.warcfile import Record, read_records
 from crawler.items import ArticleItem
 from crawler.middlewares.capture import CAPTURED_AT
 from crawler.timeutil import BEIJING
@@ -46,6 +52,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _UNREADABLE = (EOFError, zlib.error, OSError, ValueError)
+# The capture writer puts each metadata record right after its response, and a run fetches a
+# follow-up page soon after the page that asks for it: these bounds are never reached by a crawl's
+# files, only by damaged or foreign ones, whose odd records are then given up on.
+MAX_WAITING = 64
+MAX_FOLLOW_UPS = 4096
 
 
 @dataclass(slots=True, frozen=True)
@@ -63,9 +74,25 @@ class Capture:
 
     def response(self, request: Request) -> Response:
         """The response exactly as the spider got it (same class, headers, body, encoding)."""
-        headers = Headers(self.headers)
-        cls = responsetypes.from_args(headers=headers, url=self.url, body=self.body)
-        return cls(url=self.url, status=self.status, headers=headers, body=self.body, request=request)
+        deciding = {name.lower(): value for name, value in self.headers if name.lower() in _DECIDING}
+        cls = _class_of(tuple(deciding.get(name) for name in _DECIDING)) or responsetypes.from_args(
+            headers=Headers(self.headers), url=self.url, body=self.body
+        )
+        return cls(url=self.url, status=self.status, headers=self.headers, body=self.body, request=request)
+
+
+_DECIDING = ("content-type", "content-encoding", "content-disposition")  # what from_headers reads
+
+
+@functools.lru_cache(maxsize=256)
+def _class_of(values: tuple[str | None, ...]) -> type[Response] | None:
+    """The response class the _DECIDING headers' (last) values pick, as ``responsetypes.from_args``
+    tries first (None: the URL or the body decides). Captures share a few: each is asked once."""
+    headers = Headers(
+        [(name, value) for name, value in zip(_DECIDING, values, strict=True) if value is not None]
+    )
+    cls = responsetypes.from_headers(headers)
+    return None if cls is Response else cls
 
 
 def capture_files(config: Config, since: date | None = None) -> list[Path]:
@@ -82,41 +109,44 @@ def capture_files(config: Config, since: date | None = None) -> list[Path]:
 def read_captures(path: Path, errors: list[str] | None = None) -> Iterator[Capture]:
     """The captured responses of one file, in file order, each read once; a truncated tail (a killed
     crawl) is reported and what came before it used."""
-    from warcio.archiveiterator import ArchiveIterator
-    from warcio.exceptions import ArchiveLoadFailed
-
-    waiting: dict[str, tuple[Any, bytes]] = {}  # response records until their metadata record
+    waiting: dict[str, Record] = {}  # response records until their metadata record
     try:
         with path.open("rb") as handle:
-            for record in ArchiveIterator(handle):
-                headers = record.rec_headers
-                if record.rec_type == "response":
-                    waiting[headers.get_header("WARC-Record-ID")] = (record, record.content_stream().read())
-                elif record.rec_type == "metadata":
-                    meta = json.loads(record.content_stream().read().decode("utf-8"))
-                    found = waiting.pop(headers.get_header("WARC-Concurrent-To"), None)
+            for record in read_records(handle):
+                headers = record.headers
+                if record.type == "response":
+                    waiting[headers.get("warc-record-id", "")] = record
+                    if len(waiting) > MAX_WAITING:  # a response whose metadata never came
+                        del waiting[next(iter(waiting))]
+                elif record.type == "metadata":
+                    found = waiting.pop(headers.get("warc-concurrent-to", ""), None)
                     if found is not None:
-                        yield _capture(*found, meta)
-    except (ArchiveLoadFailed, *_UNREADABLE) as err:
+                        yield _capture(found, json.loads(record.block.decode("utf-8")))
+    except _UNREADABLE as err:
         message = f"{path.name}: unreadable after a point ({type(err).__name__}: {err}); earlier records used"
         logger.warning("%s", message)
         if errors is not None:
             errors.append(message)
 
 
-def _capture(record: Any, body: bytes, meta: dict[str, Any]) -> Capture:
-    headers, http = record.rec_headers, record.http_headers
-    url = headers.get_header("WARC-Target-URI")
+def _capture(record: Record, meta: dict[str, Any]) -> Capture:
+    url = record.headers.get("warc-target-uri", "")
     return Capture(
         url=url,
         request_url=str(meta.get("request_url") or url),
-        when=datetime.fromisoformat(headers.get_header("WARC-Date")).astimezone(BEIJING),
+        when=datetime.fromisoformat(record.headers.get("warc-date", "")).astimezone(BEIJING),
         kind=str(meta.get("wm_kind") or ""),
         context=meta.get("wm_context") or {},
-        status=int(http.get_statuscode() or 0),
-        headers=list(http.headers),
-        body=body,
+        status=record.status,
+        headers=record.http_headers or [],
+        body=record.block,
     )
+
+
+def _newer(seen: SeenKeys, key: str, number: int) -> bool:
+    """True when ``key`` was already taken from a newer file than file ``number``."""
+    taken = seen.get(key)
+    return taken is not None and taken < number
 
 
 class ReplayFailure(Exception):
@@ -166,29 +196,30 @@ class Replayer:
     def items(
         self, *, since: date | None = None, progress: Callable[[str], None] | None = None
     ) -> Iterator[ArticleItem]:
-        done: set[str] = set()
+        """Each article's item from its newest capture, as soon as its callback makes it."""
         files = capture_files(self.config, since)
         self.stats.files = len(files)
-        for path in reversed(files):
-            if progress:
-                progress(path.name)
-            yield from self._file(path, done)
+        with SeenKeys() as seen:
+            for number, path in enumerate(reversed(files)):
+                if progress:
+                    progress(path.name)
+                yield from self._file(path, number, seen)
 
-    def _file(self, path: Path, done: set[str]) -> Iterator[ArticleItem]:
-        """One file in a single forward pass: an article's start capture goes to its callback; a
-        request a callback yields waits for the capture of its URL further on in the file (a run
-        fetches follow-up pages after the page that asks for them). The last item of an article in
-        the file wins, as its newest capture."""
+    def _file(self, path: Path, number: int, seen: SeenKeys) -> Iterator[ArticleItem]:
+        """One file (``number`` in newest-first order) in a single forward pass: an article's start
+        capture goes to its callback; a request a callback yields waits for the capture of its URL
+        further on in the file (a run fetches follow-up pages after the page that asks for them).
+        An article taken from a newer file is skipped; one captured again later in this file is
+        yielded again, so its newest capture is the last one written."""
         source = sources.get(path.parent.name)
         spider = self._spider(source.name)
-        produced: dict[str, ArticleItem] = {}
         follow_ups: dict[str, Request] = {}
         for capture in read_captures(path, self.errors):
             request = follow_ups.pop(capture.request_url, None)
             if request is None:
                 article_id = capture.context.get("article_id")
                 callback = spider.replay_callbacks.get(capture.kind)
-                if callback is None or not article_id or source.key(article_id) in done:
+                if callback is None or not article_id or _newer(seen, source.key(article_id), number):
                     continue
                 request = Request(capture.request_url, callback=getattr(spider, callback))
                 request.meta.update(wm_kind=capture.kind, wm_context=capture.context)
@@ -197,15 +228,17 @@ class Replayer:
             for out in self._drive(request, capture):
                 if isinstance(out, Request):
                     follow_ups[out.url] = out
-                else:
-                    produced[out.key] = out
+                    if len(follow_ups) > MAX_FOLLOW_UPS:
+                        self._missing(path, follow_ups.pop(next(iter(follow_ups))))
+                elif not _newer(seen, out.key, number):
+                    if seen.add(out.key, number):
+                        self.stats.articles += 1
+                    yield out
         for request in follow_ups.values():
-            self.errors.append(f"{path.name}: no capture of {request.url}, which an article needs")
-        for key, item in produced.items():
-            if key not in done:
-                done.add(key)
-                self.stats.articles += 1
-                yield item
+            self._missing(path, request)
+
+    def _missing(self, path: Path, request: Request) -> None:
+        self.errors.append(f"{path.name}: no capture of {request.url}, which an article needs")
 
     def _drive(self, request: Request, capture: Capture) -> list[ArticleItem | Request]:
         """What the callback (or, for a non-2xx capture, the errback) makes of the capture."""

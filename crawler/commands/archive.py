@@ -1,4 +1,4 @@
-"""``wiremirror archive …``: rotate, verify, import, rebuild, stats and categories of the mirrored site.
+"""``wiremirror archive …``: rotate, verify, import, rebuild, stats, categories and captures of the site.
 
 Commands that change posts hold every source's crawl lock, so no crawl writes posts meanwhile.
 ``categories`` does not: it only writes category pages, atomically and from the registry alone,
@@ -77,12 +77,25 @@ def register(subparsers: Any) -> None:
     categories = actions.add_parser("categories", help="list the category registry and write its pages")
     categories.set_defaults(func=run_categories)
 
+    captures = actions.add_parser("captures", help="maintain the WARC captures")
+    captures_actions = captures.add_subparsers(dest="captures_command", metavar="ACTION")
+    captures_actions.required = True
+    prune = captures_actions.add_parser("prune", help="delete capture files older than N Beijing days")
+    prune.add_argument(
+        "--keep-days",
+        type=int,
+        metavar="N",
+        help="Beijing calendar days kept, today included (default: [captures] keep_days)",
+    )
+    prune.add_argument("--dry-run", action="store_true", help="report what would be deleted, delete nothing")
+    prune.set_defaults(func=run_captures_prune)
+
     history = actions.add_parser(
         "history", help="an article's versions, with a diff of the text between them"
     )
     history.add_argument("article", metavar="ID", help="a key (chinanews:10500001), an article id or its URL")
     history.set_defaults(func=run_history)
-    for sub in (rotate, verify, importer, rebuild, stats, categories, history):
+    for sub in (rotate, verify, importer, rebuild, stats, categories, captures, prune, history):
         add_config_option(sub)
 
 
@@ -358,6 +371,7 @@ def _categories(args: argparse.Namespace, config: Config, state: StateStore) -> 
 def run_stats(args: argparse.Namespace) -> int:
     from rich.table import Table
 
+    from crawler.archive.captures import usage as capture_usage
     from crawler.archive.stats import collect_stats
 
     config = config_from_args(args)
@@ -413,6 +427,14 @@ def run_stats(args: argparse.Namespace) -> int:
             str(stats.per_day[day]),
         )
     out.print(days)
+    captures = capture_usage(config)
+    if captures:
+        table = Table(title="captures per source")
+        for name in ("source", "files", "bytes", "first day", "last written"):
+            table.add_column(name, justify="left" if name == "source" else "right")
+        for source, use in sorted(captures.items()):
+            table.add_row(source, str(use.files), f"{use.bytes:,}", use.first_day, use.last_day)
+        out.print(table)
     if stats.gaps:
         gaps = Table(title="gaps (days without any post)")
         gaps.add_column("from")
@@ -434,6 +456,52 @@ def run_stats(args: argparse.Namespace) -> int:
             ("failures given up", sum(stats.failures_given_up.values())),
             ("revised upstream", sum(stats.revised.values())),
             ("retracted upstream", sum(stats.retracted.values())),
+            ("capture files", sum(use.files for use in captures.values())),
+            ("capture bytes", f"{sum(use.bytes for use in captures.values()):,}"),
+        ],
+    )
+    return EXIT_OK
+
+
+def run_captures_prune(args: argparse.Namespace) -> int:
+    """Whole files go, by the day of their newest record; under the crawl locks like the other
+    commands that change the archive, so a rebuild never loses a file it is about to read."""
+    from crawler.archive.captures import prune
+    from crawler.locks import EXIT_LOCKED, LockTimeout
+
+    config = config_from_args(args)
+    keep_days = config.captures.keep_days if args.keep_days is None else args.keep_days
+    if keep_days < 1:
+        why = (
+            "--keep-days must be at least 1"
+            if args.keep_days is not None
+            else ("[captures] keep_days is 0 (keep forever); give --keep-days N")
+        )
+        print(f"wiremirror archive captures prune: {why}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        with nullcontext() if args.dry_run else _locked(config):
+            result = prune(config, keep_days, dry_run=args.dry_run)
+    except LockTimeout as err:
+        print(f"wiremirror archive: {err}", file=sys.stderr)
+        return EXIT_LOCKED
+    out = _console()
+    verb = "would remove" if args.dry_run else "removed"
+    for found in result.removed:
+        out.print(
+            f"{verb} {found.source}/{found.path.name} ({found.size:,} bytes, last written {found.newest})"
+        )
+    for path in result.busy:
+        out.print(
+            f"[yellow]in use[/]: {path.parent.name}/{path.name} is being written to; left for next time"
+        )
+    _summary(
+        f"archive captures prune (kept from {result.cutoff}, Beijing)",
+        [
+            (f"files {verb}", len(result.removed)),
+            (f"bytes {'to free' if args.dry_run else 'freed'}", f"{result.freed:,}"),
+            ("files kept", result.kept),
+            ("in use, left", len(result.busy)),
         ],
     )
     return EXIT_OK
