@@ -264,3 +264,17 @@ def test_a_title_corrected_in_the_list_is_mirrored_before_any_recheck_age(loopba
     loopback.clear_requests()  # mirrored now: the list no longer differs
     assert run_cli("crawl", "eastmoney", "--config", str(cfg)).returncode == 0
     assert loopback.requests_to("/NewsData/GetNewsText.do") == []
+
+
+def test_rebuild_reproduces_the_latest_revision_and_its_marks(upstream, config, tmp_path):
+    cfg = config()
+    assert crawl(cfg).returncode == 0
+    upstream.add(URL, simple_article("更正后的标题", WHEN, "<p>　　更正后的正文。</p>"))
+    assert crawl(cfg, later=700).returncode == 0
+    path = tmp_path / "output" / "_posts" / POST
+    revised = path.read_text(encoding="utf-8")
+    assert "revision: 2" in revised
+    path.unlink()
+    result = run_cli("archive", "rebuild", "--config", str(cfg))
+    assert result.returncode == 0, result.stderr
+    assert path.read_text(encoding="utf-8") == revised  # the latest version, its revision and time

@@ -165,6 +165,9 @@ def _jobs(
                 categories[media] = category_of(state, item)
             item.category, item.tag = categories[media]
             item.aliases = aliases.get(key, [])
+            item.revision = record.revision  # the revision marks are the store's, like the aliases
+            item.updated = datetime.fromisoformat(record.updated) if record.updated else None
+            item.retracted = datetime.fromisoformat(record.retracted) if record.retracted else None
             jobs.append(_Job(item, record.post_path, existing, record.content_hash))
         if jobs:
             yield jobs
