@@ -158,6 +158,10 @@ class PostStore:
         with contextlib.suppress(FileNotFoundError):
             self.path_for(relpath).unlink()
 
+    def stale_temporaries(self) -> list[Path]:
+        """Temporary files a killed writer left behind (a live writer's are not stale)."""
+        return [tmp for tmp in _temporaries(self.root) if not _writer_alive(tmp.name)]
+
     def sweep_temporaries(self) -> int:
         """Remove temporary files a killed writer left behind; returns how many.
 
@@ -166,13 +170,37 @@ class PostStore:
         writing, not during.
         """
         count = 0
-        for tmp in self.root.rglob(".wm-*.tmp"):
-            if _writer_alive(tmp.name):
-                continue
+        for tmp in self.stale_temporaries():
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
                 count += 1
         return count
+
+
+# Folders no writer of ours writes into, which may hold more files than the site itself: a
+# temporary sits beside the file it replaces, so a sweep never needs to list them.
+NOT_OURS = frozenset({"_site"})
+
+
+def _temporaries(root: Path) -> list[Path]:
+    """Every ``.wm-*.tmp`` in the folders our writers write: the tree, less dot folders (``.git``,
+    the build cache) and the builders' output (NOT_OURS), one non-recursive listing each."""
+    found: list[Path] = []
+    pending = [root]
+    while pending:
+        folder = pending.pop()
+        try:
+            entries = os.scandir(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        with entries:
+            for entry in entries:
+                name = entry.name
+                if name.startswith(".wm-") and name.endswith(".tmp"):
+                    found.append(Path(entry.path))
+                elif name[0] != "." and name not in NOT_OURS and entry.is_dir(follow_symlinks=False):
+                    pending.append(Path(entry.path))
+    return sorted(found)
 
 
 def _writer_alive(name: str) -> bool:

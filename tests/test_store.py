@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -41,6 +42,36 @@ def test_sweep_removes_leftover_temporaries(tmp_path):
     (tmp_path / "_posts").mkdir()
     (tmp_path / "_posts" / ".wm-abc.tmp").write_text("half")
     assert PostStore(tmp_path).sweep_temporaries() == 1
+
+
+_LISTED: list[str] | None = None  # while a test collects them, the folders os.scandir/listdir list
+
+
+def _audit(event: str, args: tuple) -> None:
+    if _LISTED is not None and event in ("os.scandir", "os.listdir") and args and args[0] is not None:
+        _LISTED.append(os.path.relpath(os.fsdecode(args[0])))
+
+
+sys.addaudithook(_audit)  # audit hooks cannot be removed: this one records only inside a test
+
+
+def test_sweep_lists_only_the_writers_folders_not_the_built_site_or_git(tmp_path, monkeypatch):
+    """The crawl sweeps at every start: it must not walk Jekyll's output or a publishing repository,
+    each of which holds more files than the posts themselves."""
+    global _LISTED
+    for folder in ("_posts", "old_post", "category", "_site/2024/05", ".git/objects/ab", ".wiremirror-build"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / ".wm-dead-1.tmp").write_text("half")
+    monkeypatch.chdir(tmp_path)
+    _LISTED = []
+    try:
+        swept = PostStore(tmp_path).sweep_temporaries()
+        listed = sorted(_LISTED)
+    finally:
+        _LISTED = None
+    assert listed == [".", "_posts", "category", "old_post"]
+    assert swept == 3
+    assert (tmp_path / "_site/2024/05/.wm-dead-1.tmp").exists()  # not ours: left alone
 
 
 def test_posts_are_readable_by_the_web_server(tmp_path):
