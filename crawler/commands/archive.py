@@ -151,7 +151,8 @@ def _open_checked(args: argparse.Namespace, config: Config) -> StateStore:
         if not args.fix:
             raise
         detail = err.detail
-    moved = set_aside(config.db_path, quarantine_dir(config))
+    with _locked(config):  # no crawl may hold the store open while it is set aside
+        moved = set_aside(config.db_path, quarantine_dir(config))
     print(
         f"wiremirror archive verify: the state store was damaged ({detail}); moved it to {moved}"
         " and rebuilding it from the posts",
@@ -422,7 +423,8 @@ def run_stats(args: argparse.Namespace) -> int:
 
 
 run_rotate = _with_lock(_rotate)
-run_verify = _with_lock(_verify, open_state=_open_checked)
+# verify takes the crawl locks itself, per batch of suspects: a crawl runs while it reads
+run_verify = _with_lock(_verify, locked=False, open_state=_open_checked)
 run_import = _with_lock(_import)
 run_rebuild = _with_lock(_rebuild)
 run_categories = _with_lock(_categories, locked=False)  # see the module docstring
