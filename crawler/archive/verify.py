@@ -288,7 +288,7 @@ def _check_temporaries(run: _Run, hold: Lock) -> None:
         )
         run.report.problems.append(problem)
         if run.fix:
-            run.store.sweep_temporaries()
+            run.store.sweep_temporaries(everywhere=True)
             problem.fixed = True
             run.report.changes.append(f"removed {len(temporaries)} temporary file(s)")
 
