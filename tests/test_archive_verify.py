@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 
 import frontmatter
 import pytest
@@ -272,3 +274,31 @@ def test_a_crawl_writes_while_verify_runs_and_nothing_it_wrote_is_reported(tmp_p
     assert not runner.is_alive()
     assert code == [0]  # no problem reported: what the writer did was looked at again under the lock
     assert len(calls) == 3
+
+
+_LISTINGS: list[str] | None = None  # while a test collects them: folders os.listdir read whole
+
+
+def _audit(event: str, args: tuple) -> None:
+    if _LISTINGS is not None and event == "os.listdir" and args and args[0] is not None:
+        _LISTINGS.append(os.path.realpath(os.fsdecode(args[0])))
+
+
+sys.addaudithook(_audit)  # audit hooks cannot be removed: this one records only inside a test
+
+
+def test_verify_never_holds_a_whole_post_folder_listing(tmp_path):
+    """Memory independent of the archive: verify (and its progress bar's count) reads the post
+    folders one directory entry at a time, never as one list of every name."""
+    global _LISTINGS
+    from crawler.cli import main
+
+    config = _big_archive(tmp_path, 20)
+    toml = write_toml(tmp_path, config)
+    _LISTINGS = []
+    try:
+        assert main(["archive", "verify", "--config", str(toml)]) == 0
+        listed = set(_LISTINGS)
+    finally:
+        _LISTINGS = None
+    assert not listed & {os.path.realpath(config.posts_dir), os.path.realpath(config.archive_dir)}

@@ -9,6 +9,7 @@ Long ones show a progress bar on the terminal and end with a summary table.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -124,7 +125,12 @@ def _locked(config: Config) -> Iterator[None]:
 
 
 def _count(folder: Path) -> int:
-    return sum(1 for p in folder.iterdir() if p.is_file()) if folder.is_dir() else 0
+    """Files in ``folder`` for a progress bar, one directory entry at a time: ``Path.iterdir`` lists
+    the whole folder first (a 1,000,000-post folder: ~90 MB of names, verify's largest cost)."""
+    if not folder.is_dir():
+        return 0
+    with os.scandir(folder) as entries:
+        return sum(1 for entry in entries if entry.is_file())
 
 
 def _open_state(args: argparse.Namespace, config: Config) -> StateStore:
