@@ -21,7 +21,7 @@ from pathlib import Path
 from bench import archive_bench, largestate, nochange, render, site, startup, throughput
 from bench.common import REPO, BenchResult, machine
 from bench.report import print_misses, print_table, to_json, write_json
-from bench.sizes import FULL, QUICK, Sizes
+from bench.sizes import FULL, MILLION, QUICK, Sizes
 
 Runner = Callable[[Sizes, Path], BenchResult]
 BENCHMARKS: dict[str, Runner] = {
@@ -65,11 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", "--smoke", action="store_true", help="tiny sizes (CI): checks the harness, not the speed"
     )
+    parser.add_argument(
+        "--million", action="store_true", help="the memory rows at 1,000,000 posts and captures (slow)"
+    )
     parser.add_argument("--out", type=Path, default=REPO / "bench-results", help="where bench.json goes")
     parser.add_argument("--keep", action="store_true", help="keep the work folders (for profiling)")
     args = parser.parse_args(argv)
     os.environ["WIREMIRROR_LOOPBACK_ONLY"] = "1"
-    sizes = QUICK if args.quick else FULL
+    sizes = QUICK if args.quick else MILLION if args.million else FULL
     names = args.only or list(BENCHMARKS)
     started = time.perf_counter()
     workroot = Path(tempfile.mkdtemp(prefix="wiremirror-bench-"))

@@ -93,8 +93,7 @@ def rebuild_memory(sizes: Sizes, workdir: Path) -> BenchResult:
     store, so each capture is read, replayed through the spider's callback and remembered as seen
     (on disk past a limit), then left out before any cleaning or rendering.
     """
-    n = sizes.rebuild_posts
-    small, large = getattr(sizes, "rebuild_memory_captures", (5 * n, 50 * n))
+    small, large = sizes.rebuild_memory_captures
     result = BenchResult(
         "rebuild memory",
         f"peak RSS of `archive rebuild` over {small:,} and {large:,} captures",
