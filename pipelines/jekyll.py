@@ -122,8 +122,8 @@ class JekyllPostPipeline:
             self.stats.inc_value("dedupe/aliased")
             raise DropItem(f"{item.key}: same story as an original claimed meanwhile, recorded as its alias")
         self.stats.inc_value("wiremirror/updated" if update else "wiremirror/new")
-        if outcome == "written":
-            logger.info("%s %s → %s", "updated" if update else "new", item.key, relpath)
+        if outcome == "written":  # DEBUG: a line per article costs the reactor more than its bookkeeping
+            logger.debug("%s %s → %s", "updated" if update else "new", item.key, relpath)
         return item
 
     def _prepare(self, item: ArticleItem) -> tuple[RenderedPost | None, str, bool]:
