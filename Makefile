@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint types pytest clock-tests demo bench stress site clean
+.PHONY: run test lint types pytest clock-tests demo bench bench-million stress site clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ demo: $(STAMP)
 ## bench: benchmarks against the loopback server; prints a table, writes bench-results/bench.json
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+## bench-million: the memory rows at 1,000,000 posts and captures (verify, rebuild)
+bench-million: $(STAMP)
+	$(BIN)/python -m bench --million --only verify --only rebuild --out bench-results/million
 
 ## stress: the slow crash/concurrency variants (bounded run time)
 stress: $(STAMP)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,15 @@ class Check:
     @property
     def passed(self) -> bool:
         return self.value <= self.target if self.op == "<=" else self.value >= self.target
+
+    @property
+    def shortfall(self) -> float:
+        """How far a miss is from its target, as a fraction of the target (0 when it passes)."""
+        if self.passed:
+            return 0.0
+        if self.target == 0:
+            return float("inf")
+        return abs(self.value - self.target) / abs(self.target)
 
 
 @dataclass(slots=True)
@@ -115,6 +125,7 @@ class ChildRun:
     peak_rss_mb: float  # the child's own peak resident set (VmHWM)
     stdout: str
     stderr: str
+    cpu_s: float = 0.0  # user + system seconds of the child and the children it waited for
 
 
 def child_env() -> dict[str, str]:
@@ -133,7 +144,7 @@ def _hwm_mb(pid: int) -> float:
 
 
 def run_child(args: list[str], *, cwd: Path | None = None, timeout: float = 900.0) -> ChildRun:
-    """Run ``args`` as a real subprocess; measure its wall time and its own peak RSS.
+    """Run ``args`` as a real subprocess; measure its wall time, CPU time and its own peak RSS.
 
     The peak is the child's VmHWM, polled every 20 ms until it exits. (``getrusage`` and ``wait4``
     would report at least the harness's own size: Linux carries the pre-exec resident set of the
@@ -143,6 +154,7 @@ def run_child(args: list[str], *, cwd: Path | None = None, timeout: float = 900.
         tempfile.TemporaryFile("w+", encoding="utf-8") as out,
         tempfile.TemporaryFile("w+", encoding="utf-8") as err,
     ):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         proc = subprocess.Popen(args, cwd=cwd or REPO, env=child_env(), stdout=out, stderr=err)
         peak = [0.0]
@@ -164,10 +176,32 @@ def run_child(args: list[str], *, cwd: Path | None = None, timeout: float = 900.
             done.set()
             watcher.join()
         wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)  # one child at a time: the delta is its own
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         out.seek(0)
         err.seek(0)
-        return ChildRun(args, proc.returncode, wall, peak[0], out.read(), err.read())
+        return ChildRun(args, proc.returncode, wall, peak[0], out.read(), err.read(), cpu)
 
 
 def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "crawler", *args]
+
+
+def alternate(
+    commands: dict[str, list[str]], repeats: int, *, timeout: float = 900.0
+) -> dict[str, list[ChildRun]]:
+    """Every command ``repeats`` times, interleaved run by run, so that a slow patch of this shared
+    machine (another job, background writeback) hits each alike; a failed run raises."""
+    runs: dict[str, list[ChildRun]] = {name: [] for name in commands}
+    for _ in range(max(1, repeats)):
+        for name, args in commands.items():
+            run = run_child(args, timeout=timeout)
+            if run.returncode != 0:
+                raise RuntimeError(f"{' '.join(args)} exited {run.returncode}: {run.stderr[-1500:]}")
+            runs[name].append(run)
+    return runs
+
+
+def best(runs: list[ChildRun], measure: str) -> float:
+    """The lowest ``measure`` ("wall", "cpu_s", "peak_rss_mb") of ``runs``: noise only ever adds."""
+    return min(float(getattr(run, measure)) for run in runs)

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-import statistics
 from pathlib import Path
 from typing import Any
 
-from bench.common import BenchResult, Check, ChildRun, cli, run_child, write_config
+from bench.common import BenchResult, Check, ChildRun, best, cli, run_child, write_config
 from bench.loopdata import (
     LIST_PATH,
     TEXT_PATH,
@@ -22,8 +21,9 @@ from bench.sizes import Sizes
 from crawler.state import StateStore
 from crawler.timeutil import iso, now_beijing
 
-MAX_RSS_MB = 150.0
-MAX_RATIO = 1.5
+# Large ÷ small store, best of ``repeats`` alternating runs: no per-row cost at start-up or per
+# request may show (10 % allows for the larger file's page-cache misses on a busy machine).
+MAX_RATIO = 1.10
 INSERT = (
     "INSERT INTO articles(key, source, article_id, media, url, title, published, content_hash,"
     " post_path, match_key, first_seen, last_seen) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
@@ -101,7 +101,7 @@ def run(sizes: Sizes, workdir: Path) -> BenchResult:
     result = BenchResult(
         "large state",
         f"no-change run with {sizes.large_state_rows:,} known articles vs a store of only the listed ones",
-        f"≤ {MAX_RSS_MB:.0f} MB peak; ≤ {MAX_RATIO} × the empty-store time",
+        f"≤ {MAX_RATIO} × the small store's peak memory and CPU time",
     )
     with IndexedLoopbackServer() as server:
         server.add("/robots.txt", "User-agent: *\nDisallow:\n", content_type="text/plain")
@@ -124,13 +124,21 @@ def run(sizes: Sizes, workdir: Path) -> BenchResult:
                 server.clear_requests()
                 runs[name].append(_crawl(configs[name]))
                 requests[name] = [r.path for r in server.requests]
-    empty_s = statistics.median(r.wall for r in runs["empty"])
-    large_s = statistics.median(r.wall for r in runs["large"])
+    cpu = {name: best(r, "cpu_s") for name, r in runs.items()}
+    rss = {name: best(r, "peak_rss_mb") for name, r in runs.items()}
     peak = max(r.peak_rss_mb for r in runs["large"])
-    ratio = large_s / empty_s
     large_requests = requests["large"]
-    result.checks.append(Check("peak RSS with the large store", round(peak, 1), "<=", MAX_RSS_MB, "MB"))
-    result.checks.append(Check("large ÷ empty wall time", round(ratio, 2), "<=", MAX_RATIO))
+    result.checks.append(
+        Check("peak RSS, large ÷ small store", round(rss["large"] / rss["empty"], 2), "<=", MAX_RATIO)
+    )
+    result.checks.append(
+        Check(
+            f"CPU time, large ÷ small store (best of {sizes.repeats})",
+            round(cpu["large"] / cpu["empty"], 2),
+            "<=",
+            MAX_RATIO,
+        )
+    )
     result.checks.append(
         Check(
             "list requests (large store)",
@@ -149,14 +157,17 @@ def run(sizes: Sizes, workdir: Path) -> BenchResult:
             "requests",
         )
     )
-    result.ratios["large ÷ empty wall time"] = round(ratio, 2)
-    result.ratios["large ÷ empty peak RSS"] = round(peak / max(r.peak_rss_mb for r in runs["empty"]), 2)
+    result.ratios["large ÷ empty wall time (best)"] = round(
+        best(runs["large"], "wall") / best(runs["empty"], "wall"), 2
+    )
     db = workdir / "large" / "state" / "wiremirror.sqlite3"
     result.context = {
         "known_articles": sizes.large_state_rows + len(listed),
         "db_mb": round(db.stat().st_size / 2**20, 1),
         "fill_s": round(fill_s, 1),
         "empty_wall_s": [round(r.wall, 3) for r in runs["empty"]],
+        "empty_cpu_s": [round(r.cpu_s, 3) for r in runs["empty"]],
+        "large_cpu_s": [round(r.cpu_s, 3) for r in runs["large"]],
         "large_wall_s": [round(r.wall, 3) for r in runs["large"]],
         "empty_peak_rss_mb": round(max(r.peak_rss_mb for r in runs["empty"]), 1),
         "large_peak_rss_mb": round(peak, 1),

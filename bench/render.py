@@ -26,7 +26,8 @@ from crawler.sources.eastmoney import OWN_MEDIA
 from pipelines.clean import clean_item
 from pipelines.store import PostStore
 
-TARGET = 2000.0
+# Rendering must cost less than a fifth of what the durable write itself costs on this disk.
+MIN_DISK_RATIO = 0.8
 SITE = SiteSettings()
 
 
@@ -103,8 +104,8 @@ def _rate(items: list[ArticleItem], step: Callable[[ArticleItem], object], repea
 def run(sizes: Sizes, workdir: Path) -> BenchResult:
     result = BenchResult(
         "render",
-        "posts/s for rendering and writing already-parsed articles (one core)",
-        f"≥ {TARGET:,.0f} posts/s on one core",
+        "render + atomic, durable writes of already-parsed articles vs the disk's ceiling for that I/O",
+        f"≥ {MIN_DISK_RATIO} × the disk's own create-write-fsync-rename rate",
     )
     items, clean_rate = cleaned_items(sizes.render_posts)
     render_rate = _rate(items, lambda item: render_post(item, SITE), sizes.repeats)
@@ -120,7 +121,7 @@ def run(sizes: Sizes, workdir: Path) -> BenchResult:
 
         return step
 
-    one_by_one = max(_rate(items, writer(), 1) for _ in range(sizes.repeats))
+    one_by_one = _rate(items, writer(), 1)  # context: a crawl's path, one fsync per post
     # The disk's speed drifts by several times within minutes here: measure our write and the
     # disk's own ceiling interleaved, round by round, and compare them within each round.
     rounds_disk = [
@@ -146,20 +147,17 @@ def run(sizes: Sizes, workdir: Path) -> BenchResult:
     unchanged_store = PostStore(workdir / "site-0")  # every post already there: the no-rewrite path
     unchanged = _rate(items, lambda i: unchanged_store.write(*_rel_text(i)), sizes.repeats)
 
-    # The check is our code's own speed: render + atomic, flushed writes into tmpfs, where a file
-    # costs microseconds. On the real disk the same loop is reported beside the disk's own ceiling
-    # for the same I/O, measured interleaved: this VM's disk drifts several-fold within minutes.
-    if in_memory is not None:
-        result.checks.append(
-            Check(
-                "render + atomic flushed write, tmpfs (our code)", round(in_memory), ">=", TARGET, "posts/s"
-            )
+    # The verdict is a ratio measured interleaved, round by round: render + atomic, durable writes
+    # on the disk against the disk's own ceiling for the same I/O without rendering (this VM's disk
+    # drifts several-fold within minutes). Rates on tmpfs and without fsync are context.
+    result.checks.append(
+        Check(
+            "render + durable write ÷ the disk's own ceiling (interleaved)",
+            round(disk_ratio, 2),
+            ">=",
+            MIN_DISK_RATIO,
         )
-    else:
-        result.checks.append(
-            Check("render + atomic flushed write (disk)", round(durable), ">=", TARGET, "posts/s")
-        )
-    result.ratios["same on the disk ÷ target"] = round(durable / TARGET, 2)
+    )
     result.ratios["disk render+write ÷ disk's own ceiling (interleaved)"] = round(disk_ratio, 2)
     result.ratios["with fsync ÷ without fsync"] = round(durable / undurable, 2)
     result.context = {

@@ -25,6 +25,7 @@ def to_json(
         "sizes": sizes,
         "total_seconds": round(seconds, 1),
         "passed": all(r.passed is not False for r in results),
+        "misses": misses(results),
         "benchmarks": [r.to_json() for r in results],
     }
 
@@ -73,3 +74,30 @@ def print_table(results: list[BenchResult], machine: dict[str, Any]) -> None:
         f"machine: {machine['cpu']}, {machine['cores']} cores, {machine['ram_gb']} GB RAM, {machine['os']}, "
         f"Python {machine['python']}, Scrapy {machine['scrapy']}"
     )
+
+
+def misses(results: list[BenchResult]) -> list[str]:
+    """One line per check that missed its target, with by how much; skipped benchmarks too."""
+    lines = []
+    for result in results:
+        if result.skipped:
+            lines.append(f"{result.name}: skipped ({result.skipped})")
+        for check in result.checks:
+            if check.passed:
+                continue
+            unit = f" {check.unit}" if check.unit else ""
+            lines.append(
+                f"{result.name}: {check.measure} = {_fmt(check.value)}{unit}, target {check.op} "
+                f"{_fmt(check.target)}{unit} (off by {check.shortfall:.0%})"
+            )
+    return lines
+
+
+def print_misses(results: list[BenchResult]) -> None:
+    missed = misses(results)
+    if not missed:
+        print("every row meets its target")
+        return
+    print(f"{len(missed)} row(s) miss their target:")
+    for line in missed:
+        print(f"  MISS {line}")

@@ -7,6 +7,12 @@ settings (LOGSTATS_INTERVAL=1, CLOSESPIDER_TIMEOUT), the server in its own proce
 bench does, listening on 127.0.0.1 and a free port.
 
 ``python -m bench.scrapybench [SECONDS]`` prints one JSON line: pages, elapsed, pages/s.
+
+``python -m bench.scrapybench --bare CONFIG URLS`` is the crawl benchmark's reference: a bare
+Scrapy spider fetching the URLs listed in the file URLS (one a line: the very requests a
+``wiremirror crawl`` made) with the Scrapy settings that crawl's ``[crawl]`` section gives
+(crawler.runtime.scrapy_settings_for, the same engine defaults) and nothing else: no pipelines,
+no middlewares of ours, responses dropped. Prints one JSON line: pages, elapsed, pages/s.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import logging
 import statistics
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 PAGERATE = "pagerate"
@@ -83,10 +90,64 @@ def bench(seconds: int) -> dict[str, Any]:
     }
 
 
+def bare(config_path: str, urls_path: str) -> dict[str, Any]:
+    """Fetch every URL of ``urls_path`` with the settings of ``config_path``'s crawl; its numbers."""
+    import scrapy
+    from scrapy.crawler import CrawlerProcess
+
+    from crawler import settings as project
+    from crawler.config import load_config
+    from crawler.runtime import scrapy_settings_for
+
+    urls = [line for line in Path(urls_path).read_text(encoding="utf-8").splitlines() if line]
+    engine = {
+        key: getattr(project, key)
+        for key in (
+            "TWISTED_REACTOR",
+            "REQUEST_FINGERPRINTER_IMPLEMENTATION",
+            "COOKIES_ENABLED",
+            "RETRY_HTTP_CODES",
+            "METAREFRESH_ENABLED",
+            "DNS_TIMEOUT",
+            "TELNETCONSOLE_ENABLED",
+        )
+    }
+    crawl = {k: v for k, v in scrapy_settings_for(load_config(config_path)).items() if k.isupper()}
+    crawl.pop("WIREMIRROR_CONFIG", None)
+    crawl.pop("LOOPBACK_ONLY", None)
+
+    class BareSpider(scrapy.Spider):
+        name = "bare"
+
+        async def start(self) -> Any:
+            for url in urls:
+                yield scrapy.Request(url, callback=self.parse, dont_filter=True)
+
+        def parse(self, response: Any) -> None:
+            return None
+
+    process = CrawlerProcess({**engine, **crawl, "LOG_LEVEL": "WARNING"})
+    crawler = process.create_crawler(BareSpider)
+    process.crawl(crawler)
+    process.start()
+    stats = crawler.stats.get_stats() if crawler.stats else {}
+    pages = int(stats.get("response_received_count", 0))
+    elapsed = float(stats.get("elapsed_time_seconds", 0.0)) or 1.0
+    return {
+        "pages": pages,
+        "elapsed_s": round(elapsed, 3),
+        "pages_per_s": round(pages / elapsed, 1),
+        "urls": len(urls),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] == "--serve":
         serve()
+        return 0
+    if args and args[0] == "--bare":
+        print(json.dumps(bare(args[1], args[2])))
         return 0
     seconds = int(args[0]) if args else 10
     print(json.dumps(bench(seconds)))

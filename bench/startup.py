@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from bench.common import BenchResult, Check, cli, run_child, write_config
+from bench.common import BenchResult, Check, alternate, best, cli, run_child, write_config
 from bench.loopdata import config_for
 from bench.sizes import Sizes
 
@@ -29,16 +29,8 @@ def _archive(folder: Path, posts: int) -> Path:
 
 
 def _best_walls(commands: dict[str, list[str]], repeats: int) -> dict[str, float]:
-    """Best wall time of each command, the commands interleaved run by run so that a slow patch
-    of the machine (background writeback from the previous benchmark) hits both alike."""
-    best = dict.fromkeys(commands, float("inf"))
-    for _ in range(repeats):
-        for name, args in commands.items():
-            run = run_child(args)
-            if run.returncode != 0:
-                raise RuntimeError(f"{' '.join(args)} exited {run.returncode}: {run.stderr[-1000:]}")
-            best[name] = min(best[name], run.wall)
-    return best
+    """Best wall time of each command, the commands interleaved run by run."""
+    return {name: best(runs, "wall") for name, runs in alternate(commands, repeats).items()}
 
 
 def run(sizes: Sizes, workdir: Path, large: Path | None = None) -> BenchResult:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -496,15 +497,21 @@ def read_post(path: Path, relpath: str) -> PostFile:
     return parse_post(relpath, text)
 
 
-def iter_post_paths(output_dir: Path, archive_dir: str) -> Iterator[str]:
-    """Relative paths of every post file in ``_posts`` and the archive folder, sorted."""
+def iter_post_paths(output_dir: Path, archive_dir: str, *, sort: bool = True) -> Iterator[str]:
+    """Relative paths of every post file in ``_posts`` and the archive folder, sorted per folder
+    unless ``sort`` is False (then one directory entry at a time, whatever the folder's size)."""
     for folder in ("_posts", archive_dir):
         base = output_dir / folder
         if not base.is_dir():
             continue
-        for path in sorted(base.iterdir()):
-            if path.is_file() and path.suffix in POST_EXTS and not path.name.startswith("."):
-                yield f"{folder}/{path.name}"
+        with os.scandir(base) as entries:
+            names = (
+                e.name
+                for e in entries
+                if not e.name.startswith(".") and os.path.splitext(e.name)[1] in POST_EXTS and e.is_file()
+            )
+            for name in sorted(names) if sort else names:
+                yield f"{folder}/{name}"
 
 
 # -- values -----------------------------------------------------------------------------------

@@ -153,8 +153,8 @@ class JekyllPostPipeline:
         self.stats.inc_value("wiremirror/updated" if update else "wiremirror/new")
         if item.revision > 1:
             self.stats.inc_value("wiremirror/revised")
-        if outcome == "written":
-            logger.info("%s %s → %s", "updated" if update else "new", item.key, relpath)
+        if outcome == "written":  # DEBUG: a line per article costs the reactor more than its bookkeeping
+            logger.debug("%s %s → %s", "updated" if update else "new", item.key, relpath)
         return item
 
     def _prepare(self, item: ArticleItem) -> tuple[RenderedPost | None, str, bool, tuple[int, str] | None]:

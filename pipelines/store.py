@@ -7,6 +7,7 @@ change: an unchanged article is never rewritten.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import itertools
@@ -134,6 +135,7 @@ class PostStore:
         except FileNotFoundError:
             pass
         path.parent.mkdir(parents=True, exist_ok=True)
+        _note_folder(self.root, path.parent)
         fd, tmp = _create_temporary(path.parent)
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -158,29 +160,137 @@ class PostStore:
         with contextlib.suppress(FileNotFoundError):
             self.path_for(relpath).unlink()
 
-    def sweep_temporaries(self) -> int:
+    def stale_temporaries(self) -> list[Path]:
+        """Every temporary file a killed writer left behind, wherever it is (a live writer's are not
+        stale): a walk of the writers' folders, for ``archive verify``."""
+        return [tmp for tmp in _temporaries(self.root) if not _writer_alive(tmp.name)]
+
+    def sweep_temporaries(self, *, everywhere: bool = False) -> int:
         """Remove temporary files a killed writer left behind; returns how many.
+
+        A crawl calls this at every start, so it costs the same whatever the archive's size: it
+        lists only the output folder itself for writer records (:func:`_note_folder`) of dead
+        writers, then only the folders each of those wrote in. ``everywhere`` walks every folder
+        instead (verify --fix: leftovers of writers that kept no record).
 
         Safe while another process writes (a crawl of the other source): a file whose writer is
         still running is left alone. This process's own leftovers count as stale: call it before
         writing, not during.
         """
+        stale = _recorded_leftovers(self.root)
+        if everywhere:
+            stale = sorted(set(self.stale_temporaries()).difference(stale)) + stale  # records last
         count = 0
-        for tmp in self.root.rglob(".wm-*.tmp"):
-            if _writer_alive(tmp.name):
-                continue
+        for tmp in stale:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
-                count += 1
+                count += tmp.parent.name != RECORDS
         return count
+
+
+# -- writer records: where a writer may have left temporaries ---------------------------------
+
+RECORDS = ".wiremirror-writers"  # in the output folder; a dot folder, so Jekyll and Hugo skip it
+_records: dict[tuple[Path, int], set[str]] = {}  # (root, pid) → folders named in that process's record
+
+
+def _note_folder(root: Path, folder: Path) -> None:
+    """Before this process's first temporary in ``folder``: name the folder in its writer record
+    ``<root>/.wiremirror-writers/<pid>`` (flushed), so that after a kill a sweep knows where to look
+    without listing the archive. Once per folder and process; the record goes at a normal exit."""
+    pid = os.getpid()
+    noted = _records.get((root, pid))
+    rel = os.path.relpath(folder, root)
+    if noted is not None and rel in noted:
+        return
+    records = root / RECORDS
+    if noted is None:
+        noted = _records[(root, pid)] = set()
+        atexit.register(_drop_record, root, pid)
+        if not records.is_dir():
+            records.mkdir(exist_ok=True)
+            _fsync_dir(root)
+    with open(records / str(pid), "a", encoding="utf-8") as handle:
+        handle.write(rel + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    if not noted:
+        _fsync_dir(records)
+    noted.add(rel)
+
+
+def _drop_record(root: Path, pid: int) -> None:
+    """At a normal exit: every temporary was renamed or removed, so the record is not needed."""
+    if os.getpid() == pid:
+        with contextlib.suppress(OSError):
+            (root / RECORDS / str(pid)).unlink()
+
+
+def _recorded_leftovers(root: Path) -> list[Path]:
+    """The records of dead writers and the temporaries those writers left in the folders they
+    named: one listing of the records' folder, then only the folders named."""
+    found: list[Path] = []
+    try:
+        with os.scandir(root / RECORDS) as entries:
+            names = [e.name for e in entries if e.name.isdigit()]
+    except FileNotFoundError:
+        return found
+    for name in names:
+        pid = int(name)
+        if ((root, pid) in _records and pid == os.getpid()) or _pid_alive(pid):
+            continue  # this process's own record, or a writer still running
+        record = root / RECORDS / name
+        try:
+            folders = record.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            continue
+        prefix = f".wm-{pid}-"
+        for rel in dict.fromkeys(folders):
+            folder = root / rel
+            if not folder.resolve().is_relative_to(root):
+                continue  # a record names folders inside root only; never follow one out
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError), os.scandir(folder) as entries:
+                found += [
+                    Path(e.path) for e in entries if e.name.startswith(prefix) and e.name.endswith(".tmp")
+                ]
+        found.append(record)  # last: removed once its temporaries are
+    return found
+
+
+# Folders no writer of ours writes into, which may hold more files than the site itself: a
+# temporary sits beside the file it replaces, so a sweep never needs to list them.
+NOT_OURS = frozenset({"_site"})
+
+
+def _temporaries(root: Path) -> list[Path]:
+    """Every ``.wm-*.tmp`` in the folders our writers write: the tree, less dot folders (``.git``,
+    the build cache) and the builders' output (NOT_OURS), one non-recursive listing each."""
+    found: list[Path] = []
+    pending = [root]
+    while pending:
+        folder = pending.pop()
+        try:
+            entries = os.scandir(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        with entries:
+            for entry in entries:
+                name = entry.name
+                if name.startswith(".wm-") and name.endswith(".tmp"):
+                    found.append(Path(entry.path))
+                elif name[0] != "." and name not in NOT_OURS and entry.is_dir(follow_symlinks=False):
+                    pending.append(Path(entry.path))
+    return sorted(found)
 
 
 def _writer_alive(name: str) -> bool:
     """True when the temporary file ``name`` (``.wm-<pid>-….tmp``) belongs to another live process."""
     match = _TMP_PID.match(name)
-    if match is None:
-        return False
-    pid = int(match.group(1))
+    return match is not None and _pid_alive(int(match.group(1)))
+
+
+def _pid_alive(pid: int) -> bool:
+    """True when ``pid`` is another process that is running."""
     if pid == os.getpid():
         return False
     try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 
 import frontmatter
 import pytest
@@ -197,3 +199,106 @@ def test_libyaml_and_pyyaml_read_front_matter_alike():
     with_tab = "title: a\n\tb: c\n"
     with pytest.raises(yaml.YAMLError):
         load_front_matter(with_tab)
+
+
+# -- verify streams and lets crawls run -------------------------------------------------------
+
+
+def _big_archive(tmp_path, posts: int):
+    """``posts`` posts a crawl would write, all known to the state store, with category pages."""
+    from bench.archive_data import known_articles
+
+    config = make_config(tmp_path)
+    init_site(config.output_dir)
+    known_articles(config.db_path, posts, with_posts=PostStore(config.output_dir))
+    with StateStore(config.db_path) as state:
+        write_category_pages(state, config.output_dir)
+    return config
+
+
+def test_a_crawl_writes_while_verify_runs_and_nothing_it_wrote_is_reported(tmp_path, monkeypatch):
+    """verify holds no crawl lock while it reads: a writer takes the lock after verify's first
+    batch, adds a post and rewrites a later one (its state store row updated only after verify read
+    the file), and verify, looking at suspects again under the lock, reports nothing."""
+    import threading
+
+    from crawler.archive import verify as verify_module
+    from crawler.archive.repair import record_from_post
+    from crawler.cli import main
+    from crawler.locks import crawl_lock_name, source_lock
+    from crawler.postformat import parse_post, read_post
+    from tests.conftest import wait_for
+
+    n = 3 * verify_module.BATCH
+    config = _big_archive(tmp_path, n)
+    toml = write_toml(tmp_path, config)
+    paused, resume, calls = threading.Event(), threading.Event(), []
+
+    def after_batch(checked: int) -> None:
+        calls.append(checked)
+        if len(calls) == 1:
+            paused.set()
+            assert resume.wait(60)
+
+    monkeypatch.setattr(verify_module, "after_batch", after_batch)
+    code: list[int] = []
+    runner = threading.Thread(target=lambda: code.append(main(["archive", "verify", "--config", str(toml)])))
+    runner.start()
+    try:
+        wait_for(paused.is_set, what="verify's first batch")
+        later = max(config.posts_dir.iterdir())  # read in verify's last batch
+        with (
+            source_lock(config.state_dir, crawl_lock_name("eastmoney"), timeout=0),
+            StateStore(config.db_path) as state,
+        ):
+            # a new article, written and recorded as the crawl pipeline does (file first)
+            donor = parse_post(f"_posts/{later.name}", later.read_text(encoding="utf-8"))
+            new_id = "209912310000000001"
+            new_name = f"{donor.name_date}-NW{new_id}.md"
+            (config.posts_dir / new_name).write_text(
+                donor.text.replace(str(donor.meta["article_id"]), new_id), encoding="utf-8"
+            )
+            rel = f"_posts/{new_name}"
+            assert record_from_post(state, config, read_post(config.output_dir / rel, rel))
+            # an update of a listed post: the file changes now, its row once verify has read it
+            key = f"eastmoney:{donor.meta['article_id']}"
+            old_hash = str(donor.meta["content_hash"])
+            later.write_text(donor.text.replace(old_hash, "0123456789abcdef"), encoding="utf-8")
+            resume.set()
+            wait_for(lambda: calls and calls[-1] >= n, what="verify to read every post")
+            state.set_content_hash(key, "0123456789abcdef")
+        runner.join(120)
+    finally:
+        resume.set()
+        runner.join(120)
+    assert not runner.is_alive()
+    assert code == [0]  # no problem reported: what the writer did was looked at again under the lock
+    assert len(calls) == 3
+
+
+_LISTINGS: list[str] | None = None  # while a test collects them: folders os.listdir read whole
+
+
+def _audit(event: str, args: tuple) -> None:
+    if _LISTINGS is not None and event == "os.listdir" and args and args[0] is not None:
+        _LISTINGS.append(os.path.realpath(os.fsdecode(args[0])))
+
+
+sys.addaudithook(_audit)  # audit hooks cannot be removed: this one records only inside a test
+
+
+def test_verify_never_holds_a_whole_post_folder_listing(tmp_path):
+    """Memory independent of the archive: verify (and its progress bar's count) reads the post
+    folders one directory entry at a time, never as one list of every name."""
+    global _LISTINGS
+    from crawler.cli import main
+
+    config = _big_archive(tmp_path, 20)
+    toml = write_toml(tmp_path, config)
+    _LISTINGS = []
+    try:
+        assert main(["archive", "verify", "--config", str(toml)]) == 0
+        listed = set(_LISTINGS)
+    finally:
+        _LISTINGS = None
+    assert not listed & {os.path.realpath(config.posts_dir), os.path.realpath(config.archive_dir)}
