@@ -17,8 +17,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import multiprocessing
+import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
@@ -37,9 +39,23 @@ _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="wiremirror-work")
 _process_pool: ProcessPoolExecutor | None = None
 
 
-def _quiet_worker() -> None:
-    """Ctrl-C reaches the whole process group: the crawl decides when to stop, not its worker."""
+def _worker_start(crawl_pid: int) -> None:
+    """Ctrl-C reaches the whole process group: the crawl decides when to stop, not its worker.
+    And a crawl killed outright (SIGKILL, the OOM killer) never tells its worker: a watchdog ends
+    the worker once the crawl is gone, so no killed run leaves a process behind."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(crawl_pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:  # the pid is someone else's now: ours is gone
+                os._exit(0)
+
+    threading.Thread(target=watch, name="wiremirror-watchdog", daemon=True).start()
 
 
 async def in_worker_process(fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
@@ -47,7 +63,9 @@ async def in_worker_process(fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.k
     global _process_pool  # one per crawling process, started on first use
     if _process_pool is None:
         context = multiprocessing.get_context("forkserver")  # never fork a process with threads
-        _process_pool = ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_quiet_worker)
+        _process_pool = ProcessPoolExecutor(
+            max_workers=1, mp_context=context, initializer=_worker_start, initargs=(os.getpid(),)
+        )
     return await asyncio.get_running_loop().run_in_executor(
         _process_pool, functools.partial(fn, *args, **kwargs)
     )

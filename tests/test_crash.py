@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from crawler.loopback import LoopbackServer
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, wait_for
 from tests.upstream_support import Article, articles, assert_complete_posts, hits, serve, state_at
 
 
@@ -129,3 +129,36 @@ def test_sigkill_at_several_points_then_rerun(make_config, loopback, tmp_path):
 @pytest.mark.parametrize("seed", range(4))
 def test_sigkill_many_times_with_fresh_timings(make_config, loopback, tmp_path, seed):
     kill_many_times(make_config, loopback, tmp_path, kills=25, seed=1000 + seed, n_articles=120)
+
+
+def _session_members(sid: int) -> list[int]:
+    """Live processes of session ``sid`` (the crawl started one), from /proc."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":  # field 6 of stat: the session id
+            members.append(int(stat.parent.name))
+    return members
+
+
+def test_a_crawl_killed_outright_leaves_no_process_behind(make_config, loopback, tmp_path):
+    """The cleaning worker process learns of a SIGKILLed crawl by itself and ends."""
+    _serve_slowly(loopback, articles(40))
+    env = {**os.environ, "WIREMIRROR_LOOPBACK_ONLY": "1", "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crawler", "crawl", "eastmoney", "--config", str(make_config())],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    # the worker exists once a body has been cleaned: wait for a post, then for the session's other members
+    wait_for(lambda: any((tmp_path / "output" / "_posts").glob("*.md")), 60, "a first post")
+    assert len(_session_members(proc.pid)) > 1  # the crawl and its worker (and the forkserver)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    wait_for(lambda: _session_members(proc.pid) == [], 30, "the crawl's worker processes to end")
