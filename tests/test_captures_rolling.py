@@ -45,6 +45,8 @@ def make_config(make_config):
         return make_config(**{"revisions": {"recheck_after": []}, **overrides})
 
     return make
+
+
 DAY = datetime(2026, 6, 10, 12, 0, tzinfo=BEIJING)
 
 

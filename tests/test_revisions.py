@@ -276,3 +276,25 @@ def test_rebuild_reproduces_the_latest_revision_and_its_marks(upstream, config, 
     result = run_cli("archive", "rebuild", "--config", str(cfg))
     assert result.returncode == 0, result.stderr
     assert path.read_text(encoding="utf-8") == revised  # the latest version, its revision and time
+
+
+def test_verify_checks_the_revision_marks_against_the_store_and_its_history(upstream, config, tmp_path):
+    cfg = config()
+    assert crawl(cfg).returncode == 0
+    upstream.add(URL, simple_article("更正后的标题", WHEN, "<p>　　更正后的正文。</p>"))
+    assert crawl(cfg, later=700).returncode == 0
+    verify = run_cli("archive", "verify", "--config", str(cfg))
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+    with state_of(tmp_path) as state, state.write() as conn:  # a version lost from the history
+        conn.execute("DELETE FROM revisions WHERE revision = 1")
+    path = tmp_path / "output" / "_posts" / POST
+    path.write_text(path.read_text(encoding="utf-8").replace("revision: 2", "revision: 3"), encoding="utf-8")
+    verify = run_cli("archive", "verify", "--config", str(cfg))
+    assert verify.returncode == 1
+    assert "revision 3 in the post ≠ the state store's 2" in verify.stdout
+    assert "history keeps versions [2] of 2" not in verify.stdout  # [2] is consecutive up to 2 …
+    with state_of(tmp_path) as state, state.write() as conn:
+        conn.execute("DELETE FROM revisions")
+    verify = run_cli("archive", "verify", "--config", str(cfg))
+    assert "history keeps versions none of 2" in verify.stdout  # … none is not

@@ -233,7 +233,30 @@ def _state_looks_wrong(state: StateStore, post: PostFile, key: tuple[str, str] |
     if record is None or record.key != f"{key[0]}:{key[1]}" or record.post_path != post.relpath:
         return True
     stored = post.meta.get("content_hash")
-    return bool(stored) and stored != record.content_hash
+    return (bool(stored) and stored != record.content_hash) or bool(revision_problems(state, record, post))
+
+
+def revision_problems(state: StateStore, record: ArticleRecord, post: PostFile) -> list[str]:
+    """How the post's revision marks disagree with the state store and its kept history.
+
+    Only articles revised since revisions exist (``updated`` set) are held to it: earlier stores
+    counted every rewrite in ``revision`` without keeping versions.
+    """
+    meta = post.meta or {}
+    if not record.updated and "revision" not in meta:
+        return []
+    found = []
+    shown = int(meta.get("revision") or 1)
+    if shown != record.revision:
+        found.append(f"revision {shown} in the post ≠ the state store's {record.revision}")
+    kept = [v.revision for v in state.revisions(record.key)]  # from the first one kept to the latest
+    if record.revision > 1 and (not kept or kept != list(range(kept[0], record.revision + 1))):
+        found.append(f"history keeps versions {kept or 'none'} of {record.revision}")
+    if bool(meta.get("retracted")) != bool(record.retracted):
+        found.append(
+            "retracted in the state store" if record.retracted else "marked retracted, not in the store"
+        )
+    return found
 
 
 def _want(wanted: dict[str, str], post: PostFile) -> None:
@@ -459,6 +482,8 @@ def _compare_record(
             state.set_post_path(record.key, rel)
             problem.fixed = True
             report.changes.append(f"{rel}: state store now points {record.key} here")
+    for detail in revision_problems(state, record, post):
+        report.problems.append(Problem(rel, "revision", detail, False))
     stored = post.meta.get("content_hash") if post.meta else None
     if stored and stored != record.content_hash:
         problem = Problem(
