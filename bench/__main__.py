@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import archive_bench, largestate, nochange, render, site, startup, throughput
+from bench import archive_bench, largestate, nochange, render, revisions, site, startup, throughput
 from bench.common import REPO, BenchResult, machine
 from bench.report import print_misses, print_table, to_json, write_json
 from bench.sizes import FULL, MILLION, QUICK, Sizes
@@ -26,6 +26,7 @@ from bench.sizes import FULL, MILLION, QUICK, Sizes
 Runner = Callable[[Sizes, Path], BenchResult]
 BENCHMARKS: dict[str, Runner] = {
     "no-change": nochange.run,
+    "rechecks": revisions.run,
     "throughput": throughput.run,
     "render": render.run,
     "rebuild": archive_bench.rebuild,

@@ -53,8 +53,9 @@ def _rows(start: int, count: int, prefix: str) -> Any:
         )
 
 
-def fill(db: Path, listed: list[str], extra: int) -> float:
-    """Know the ``listed`` article ids plus ``extra`` others; one executemany transaction. Seconds."""
+def fill(db: Path, listed: dict[str, str], extra: int) -> float:
+    """Know the ``listed`` articles (id → title, as mirrored: a different title would be rechecked)
+    plus ``extra`` others; one executemany transaction. Seconds."""
     import time
 
     StateStore(db).close()  # the real schema, WAL mode
@@ -72,7 +73,7 @@ def fill(db: Path, listed: list[str], extra: int) -> float:
                 a,
                 "新华社",
                 "",
-                f"t{a}",
+                title,
                 "2024-05-01T09:00:00+08:00",
                 "h",
                 "",
@@ -80,7 +81,7 @@ def fill(db: Path, listed: list[str], extra: int) -> float:
                 stamp,
                 stamp,
             )
-            for a in listed
+            for a, title in listed.items()
         ],
     )
     conn.executemany(INSERT, _rows(1, extra, "2019"))
@@ -107,7 +108,7 @@ def run(sizes: Sizes, workdir: Path) -> BenchResult:
         server.add("/robots.txt", "User-agent: *\nDisallow:\n", content_type="text/plain")
         articles = eastmoney_articles(sizes.page_size)
         serve_eastmoney(server, articles, page_size=sizes.page_size)
-        listed = [a.article_id for a in articles]
+        listed = {a.article_id: a.title for a in articles}
         configs: dict[str, Path] = {}
         fill_s = 0.0
         for name, extra in (("empty", 0), ("large", sizes.large_state_rows)):

@@ -25,6 +25,7 @@ class Sizes:
     nochange_repeats: int = 5  # alternating no-change runs per archive (about a second each)
     site_posts: tuple[int, ...] = (2000, 20_000)  # site builds (bench.site), compared; new post at the last
     site_search_posts: int = 2000  # Pagefind over this many (one of site_posts)
+    revisions_known: int = 1000  # known articles upstream in the recheck run (50 of them due)
 
 
 FULL = Sizes()
@@ -50,4 +51,5 @@ QUICK = Sizes(
     nochange_repeats=1,
     site_posts=(20, 40),
     site_search_posts=20,
+    revisions_known=20,
 )

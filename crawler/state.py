@@ -421,6 +421,7 @@ class ArticleWrite:
     last_modified: str = ""
     updated: str = ""  # set when this write is a revision
     version: Revision | None = None  # this revision's text, kept in the revisions table
+    revision: int | None = None  # the revision this write makes (None: the article's stays)
 
 
 @dataclass(slots=True, frozen=True)
@@ -734,10 +735,9 @@ class StateStore:
                 ),
             )
         else:
-            bump = 1 if old[0] != a.content_hash else 0
-            conn.execute(
+            conn.execute(  # the revision moves only when the writer says this is one (not a re-render)
                 "UPDATE articles SET media=?, url=?, title=?, published=?, content_hash=?, post_path=?,"
-                " match_key=?, last_seen=?, revision=revision+? WHERE key=?",
+                " match_key=?, last_seen=?, revision=COALESCE(?, revision) WHERE key=?",
                 (
                     a.media,
                     a.url,
@@ -747,7 +747,7 @@ class StateStore:
                     a.post_path,
                     a.match_key,
                     stamp,
-                    bump,
+                    a.revision,
                     a.key,
                 ),
             )

@@ -81,6 +81,7 @@ def article_write(
         last_modified=item.last_modified,
         updated=iso(item.updated) if item.updated else "",
         version=version,
+        revision=item.revision if item.updated else None,
     )
 
 
