@@ -883,6 +883,10 @@ class StateStore:
         with self.write() as conn:
             conn.execute("UPDATE articles SET last_seen = ? WHERE key = ?", (iso(now_beijing()), key))
 
+    def set_content_hash(self, key: str, content_hash: str) -> None:
+        with self.write() as conn:
+            conn.execute("UPDATE articles SET content_hash = ? WHERE key = ?", (content_hash, key))
+
     def set_post_path(self, key: str, post_path: str) -> None:
         with self.write() as conn:
             conn.execute("UPDATE articles SET post_path = ? WHERE key = ?", (post_path, key))

@@ -45,14 +45,16 @@ def _worker_start(crawl_pid: int) -> None:
     the worker once the crawl is gone, so no killed run leaves a process behind."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
+    parent = os.getppid()  # the forkserver, which ends with the crawl (a zombie crawl included)
+
     def watch() -> None:
         while True:
             time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(0)
             try:
                 os.kill(crawl_pid, 0)
-            except ProcessLookupError:
-                os._exit(0)
-            except PermissionError:  # the pid is someone else's now: ours is gone
+            except (ProcessLookupError, PermissionError):  # gone, or the pid is someone else's now
                 os._exit(0)
 
     threading.Thread(target=watch, name="wiremirror-watchdog", daemon=True).start()
