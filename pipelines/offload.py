@@ -45,19 +45,26 @@ def _worker_start(crawl_pid: int) -> None:
     the worker once the crawl is gone, so no killed run leaves a process behind."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-    parent = os.getppid()  # the forkserver, which ends with the crawl (a zombie crawl included)
-
     def watch() -> None:
-        while True:
+        while _crawl_alive(crawl_pid):
             time.sleep(1.0)
-            if os.getppid() != parent:
-                os._exit(0)
-            try:
-                os.kill(crawl_pid, 0)
-            except (ProcessLookupError, PermissionError):  # gone, or the pid is someone else's now
-                os._exit(0)
+        os._exit(0)
 
     threading.Thread(target=watch, name="wiremirror-watchdog", daemon=True).start()
+
+
+def _crawl_alive(pid: int) -> bool:
+    """Whether the crawl still runs: a killed crawl its parent has not reaped yet is a zombie whose
+    pid still answers (and the forkserver waits for this worker, which holds its pipe)."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):  # gone, or the pid is someone else's now
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc here: the signal test is all there is
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 async def in_worker_process(fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
