@@ -26,13 +26,19 @@ from pipelines.validate import ValidateArticlePipeline
 from tests.conftest import run_stage
 
 
-@pytest.fixture
-def crawler(tmp_path):
+def crawler_of(tmp_path, spider):
+    """A crawler (one crawl process, its own state connection) on the test's output and store."""
     config = parse_config(
         {"output": {"dir": str(tmp_path / "out")}, "state": {"dir": str(tmp_path / "state")}}
     )
-    crawler = get_crawler(EastmoneySpider, {"WIREMIRROR_CONFIG": config})
+    crawler = get_crawler(spider, {"WIREMIRROR_CONFIG": config})
     crawler.stats.open_spider()
+    return crawler
+
+
+@pytest.fixture
+def crawler(tmp_path):
+    crawler = crawler_of(tmp_path, EastmoneySpider)
     yield crawler
     get_state(crawler).close()
 
@@ -156,11 +162,7 @@ def test_chinanews_original_supersedes_an_earlier_eastmoney_copy(crawler, tmp_pa
 @pytest.fixture
 def other_crawler(tmp_path):
     """A second crawl process on the same output and state store (its own connection)."""
-    config = parse_config(
-        {"output": {"dir": str(tmp_path / "out")}, "state": {"dir": str(tmp_path / "state")}}
-    )
-    other = get_crawler(ChinanewsSpider, {"WIREMIRROR_CONFIG": config})
-    other.stats.open_spider()
+    other = crawler_of(tmp_path, ChinanewsSpider)
     yield other
     get_state(other).close()
 
