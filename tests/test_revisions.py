@@ -298,3 +298,16 @@ def test_verify_checks_the_revision_marks_against_the_store_and_its_history(upst
         conn.execute("DELETE FROM revisions")
     verify = run_cli("archive", "verify", "--config", str(cfg))
     assert "history keeps versions none of 2" in verify.stdout  # … none is not
+
+
+def test_a_soft_404_on_recheck_is_a_retraction_not_a_failure(upstream, config, tmp_path):
+    cfg = config()
+    assert crawl(cfg).returncode == 0
+    upstream.add(URL, "<html><head><title>中国新闻网-404页面</title></head><body>页面没有找到</body></html>")
+    result = crawl(cfg, later=700)
+    assert result.returncode == 0, result.stderr
+    post = read_post(tmp_path / "output" / "_posts" / POST)
+    assert "retracted" in post.metadata and "原来的正文" in post.content
+    with state_of(tmp_path) as state:
+        assert state.get_article("chinanews:10500001").retracted
+        assert state.failures() == []  # the known post stays as it is: nothing to retry

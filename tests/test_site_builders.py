@@ -15,6 +15,7 @@ import importlib.util
 import os
 import shutil
 import threading
+from dataclasses import replace
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from xml.etree import ElementTree
@@ -77,12 +78,17 @@ def sites(tmp_path_factory):
             published=parse_beijing("2022-04-08 17:57:45"),
             media="中国新闻网",
         ),
-        eastmoney_item(
-            "202204092336871456",
-            title="第二天的消息",
-            published=parse_beijing("2022-04-09 08:00:00"),
-            media="中国新闻网",
-            body_html="<p>第二天的正文，另一件事。</p>",
+        replace(  # corrected once upstream, then withdrawn (the revision marks, tests/test_revisions.py)
+            eastmoney_item(
+                "202204092336871456",
+                title="第二天的消息",
+                published=parse_beijing("2022-04-09 08:00:00"),
+                media="中国新闻网",
+                body_html="<p>第二天的正文，另一件事。</p>",
+            ),
+            revision=2,
+            updated=parse_beijing("2022-04-09 10:30:00"),
+            retracted=parse_beijing("2022-04-10 09:00:00"),
         ),
         eastmoney_item(
             "202205262391921712",
@@ -179,6 +185,19 @@ def test_post_links_previous_next_and_its_periods(sites, builder):
     newest = lxml_html.fromstring((root / builder / NEXT_DAY_URL).read_bytes())
     newest_nav = [a.get("href") for a in newest.cssselect("nav.post-nav a")]
     assert f"/{KUAISHOU_URL}" in newest_nav and not any("/2022/05/26/" in h for h in newest_nav), newest_nav
+
+
+@pytest.mark.parametrize("builder", ["jekyll", "hugo"])
+def test_a_revised_and_retracted_post_says_so_to_its_reader(sites, builder):
+    root, *_ = sites
+    page = lxml_html.fromstring((root / builder / NEXT_DAY_URL).read_bytes())
+    (notice,) = page.cssselect("p.post-retracted")
+    assert "此稿已被来源撤回" in notice.text_content() and "2022-04-10 09:00" in notice.text_content()
+    (revision,) = page.cssselect("p.post-revision")
+    assert "第 2 版" in revision.text_content() and "2022-04-09 10:30" in revision.text_content()
+    assert "第二天的正文" in page.cssselect("div.post-content")[0].text_content()  # the text stays
+    plain = lxml_html.fromstring((root / builder / KUAISHOU_URL).read_bytes())
+    assert not plain.cssselect("p.post-retracted, p.post-revision")
 
 
 @pytest.mark.parametrize("builder", ["jekyll", "hugo"])
