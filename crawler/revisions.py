@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from crawler.timeutil import iso
+from crawler.timeutil import iso, now_beijing
 
 
 def next_recheck(first_seen: datetime, ages: Sequence[float], now: datetime) -> tuple[int, str]:
@@ -19,3 +19,10 @@ def next_recheck(first_seen: datetime, ages: Sequence[float], now: datetime) -> 
     if passed >= len(ages):
         return passed, ""
     return passed, iso(first_seen + timedelta(seconds=ages[passed]))
+
+
+def schedule_now(first_seen: str | None, ages: Sequence[float]) -> tuple[int, str]:
+    """:func:`next_recheck` as of now for an article first mirrored at ``first_seen`` (ISO; None:
+    mirrored just now) — what a recheck or a new article records."""
+    now = now_beijing()
+    return next_recheck(datetime.fromisoformat(first_seen) if first_seen else now, ages, now)

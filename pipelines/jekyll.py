@@ -28,7 +28,7 @@ from scrapy.exceptions import DropItem
 from crawler.failures import record_item_failure
 from crawler.matching import match_key
 from crawler.postformat import PostFile, RenderedPost, SiteSettings, parse_post, render_post, same_content
-from crawler.revisions import next_recheck
+from crawler.revisions import schedule_now
 from crawler.runtime import get_config, get_state
 from crawler.state import ArticleWrite, Revision, StateStore
 from crawler.timeutil import iso, now_beijing
@@ -166,27 +166,26 @@ class JekyllPostPipeline:
         ``revisions`` table before the post is rewritten, so a kill at any point loses neither.
         A recheck that changed only per-request noise (a chart's token) is not a revision.
         """
-        rendered = render_post(item, self.site)
+        ages = self.recheck_ages(item.source)
         state = thread_state(self.state.path)
         existing = state.get_article(item.key)
         if existing is not None and existing.key != item.key:
             existing = None  # the key became another article's alias meanwhile: never touch its post
-        relpath = existing.post_path if existing and existing.post_path else rendered.relpath
-        if existing is None:
-            return rendered, relpath, False, self._schedule(item, None)
-        if existing.retracted:  # withdrawn upstream once: the mark stays on every later version
+        if existing is not None and existing.retracted:  # withdrawn once: the mark stays on later versions
             item.retracted = datetime.fromisoformat(existing.retracted)
-            rendered = render_post(item, self.site)
-        old_text = self.store.read(relpath)
+        rendered = render_post(item, self.site)
+        if existing is None:
+            return rendered, rendered.relpath, False, schedule_now(None, ages)
+        relpath = existing.post_path or rendered.relpath
+        unchanged = existing.content_hash == rendered.content_hash and self.store.exists(relpath)
+        old_text = None if unchanged else self.store.read(relpath)
         old = parse_post(relpath, old_text) if old_text is not None else None
-        if old is not None and (
-            existing.content_hash == rendered.content_hash or same_content(old, rendered)
-        ):
+        if unchanged or (old is not None and same_content(old, rendered)):
             state.touch(existing.key)
             if item.recheck:
                 state.recheck_done(
                     item.key,
-                    self._recheck_schedule(item, existing.first_seen),
+                    schedule_now(existing.first_seen, ages),
                     etag=item.etag,
                     last_modified=item.last_modified,
                 )
@@ -195,16 +194,7 @@ class JekyllPostPipeline:
             state.keep_revision(version_of(item.key, existing.revision, existing.content_hash, old))
             item.revision, item.updated = existing.revision + 1, now_beijing()
             rendered = render_post(item, self.site)
-        return rendered, relpath, True, self._schedule(item, existing.first_seen)
-
-    def _schedule(self, item: ArticleItem, first_seen: str | None) -> tuple[int, str] | None:
-        """The recheck schedule to record: set for new and rechecked articles, else left alone."""
-        if first_seen is None:
-            return self._recheck_schedule(item, iso(now_beijing()))
-        return self._recheck_schedule(item, first_seen) if item.recheck else None
-
-    def _recheck_schedule(self, item: ArticleItem, first_seen: str) -> tuple[int, str]:
-        return next_recheck(datetime.fromisoformat(first_seen), self.recheck_ages(item.source), now_beijing())
+        return rendered, relpath, True, schedule_now(existing.first_seen, ages) if item.recheck else None
 
     async def _commit_soon(self, write: _Write) -> tuple[Outcome, str]:
         """Queue the post for the next group commit and wait for its outcome."""

@@ -16,7 +16,7 @@ from twisted.python.failure import Failure as TwistedFailure
 from crawler.failures import record_failure
 from crawler.items import ArticleItem, Retraction
 from crawler.matching import normalise_title
-from crawler.revisions import next_recheck
+from crawler.revisions import schedule_now
 from crawler.runtime import get_config, get_state
 from crawler.sources.common import ExtractionError
 from crawler.timeutil import now_beijing
@@ -209,8 +209,7 @@ class WireSpider(scrapy.Spider):
 
     def recheck_schedule(self, key: str) -> tuple[int, str]:
         record = self.state.get_article(key)
-        first = datetime.fromisoformat(record.first_seen) if record else now_beijing()
-        return next_recheck(first, self.config.recheck_ages(self.name), now_beijing())
+        return schedule_now(record.first_seen if record else None, self.config.recheck_ages(self.name))
 
     def fail(
         self,

@@ -130,12 +130,13 @@ class EastmoneySpider(WireSpider):
         self.count("listed", len(page.entries))
         entries = [e for e in page.entries if self._media_allowed(e.media)]
         self.count("filtered", len(page.entries) - len(entries))
-        fresh = self.unknown(self.key_of(e.article_id) for e in entries)
-        new_entries = [e for e in entries if self.key_of(e.article_id) in fresh]
+        keys = [self.key_of(e.article_id) for e in entries]
+        fresh = self.unknown(keys)
+        new_entries = [e for key, e in zip(keys, entries, strict=True) if key in fresh]
+        by_key = dict(zip(keys, entries, strict=True))
         logger.debug("%s page %d: %d listed, %d new", feed, page_no, len(page.entries), len(new_entries))
         for entry in new_entries:
             yield self._text_request(entry)
-        by_key = {self.key_of(e.article_id): e for e in entries}
         for key in self.retitled({key: e.title for key, e in by_key.items() if key not in fresh}):
             yield self._as_recheck(self._text_request(by_key[key]), key)  # the list shows a new title
         if not new_entries or not page.entries:
